@@ -1,0 +1,3 @@
+from gan_cli.cli import main
+
+main()

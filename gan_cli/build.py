@@ -1,0 +1,86 @@
+"""Config -> objects. The only place that turns a composed config into data, models, loss and optimisers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from gan_cli.data.base import Data
+from gan_cli.errors import UserError
+from gan_cli.latent import Latent
+from gan_cli.losses.base import GANLoss
+
+
+def make(node: Any, what: str, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, with the target's own UserError passed through unwrapped.
+
+    Hydra wraps every failure of a target; a message meant for the user must not arrive
+    buried in "Error in call to target ...".
+    """
+    try:
+        return instantiate(node, **kwargs, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        target = OmegaConf.select(node, "_target_") if isinstance(node, DictConfig) else None
+        raise UserError(f"could not build `{what}` ({target}) from the config: {cause or e}. Check the `{what}.*` overrides.") from None
+
+
+def arch_of(data: Data, latent: Latent) -> dict[str, Any]:
+    """What a model needs to know about the data; stored in checkpoints so G can be rebuilt without the data."""
+    return {"sample_shape": list(data.sample_shape), "latent_dim": latent.dim, "bounded": data.bounded}
+
+
+def build_models(model_cfg: Any, arch: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
+    G, D = make(model_cfg, "model", sample_shape=tuple(arch["sample_shape"]), latent_dim=arch["latent_dim"], bounded=arch["bounded"])
+    return G, D
+
+
+@dataclass
+class Experiment:
+    """Everything a training run is made of, built and on its device."""
+
+    data: Data
+    latent: Latent
+    G: nn.Module
+    D: nn.Module
+    loss: GANLoss
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+    arch: dict[str, Any]
+
+
+def build(cfg: DictConfig) -> Experiment:
+    device = make(cfg.device, "device")
+    data = make(cfg.data, "data")
+    latent = make(cfg.latent, "latent")
+    arch = arch_of(data, latent)
+    try:
+        G, D = build_models(cfg.model, arch)
+    except UserError as e:
+        from gan_cli.compat import working_combinations
+
+        raise UserError(f"{e} Combinations that work: {'; '.join(working_combinations())}.") from None
+    G, D = G.to(device), D.to(device)
+    return Experiment(
+        data=data,
+        latent=latent,
+        G=G,
+        D=D,
+        loss=make(cfg.loss, "loss"),
+        opt_g=make(cfg.optim.g, "optim.g")(G.parameters()),
+        opt_d=make(cfg.optim.d, "optim.d")(D.parameters()),
+        device=device,
+        arch=arch,
+    )

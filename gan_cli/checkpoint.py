@@ -1,0 +1,127 @@
+"""Checkpoints that describe themselves: enough, alone, to resume a run or to sample from it.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads
+with `torch.load(weights_only=True)`: no code in a checkpoint file is ever run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_cli import __version__
+from gan_cli.errors import UserError
+
+FORMAT = "gan-cli checkpoint"
+FORMAT_VERSION = 1  # bump when the layout changes; load() refuses newer layouts by name
+LAST = "last.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNGs the loop draws from (noise, dropout, shuffles)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_as_tuple(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def make(**parts: Any) -> dict[str, Any]:
+    """Wrap the run's parts with what identifies the file (format, versions)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "gan_cli_version": __version__,
+        "torch_version": torch.__version__,
+        **parts,
+    }
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`.
+
+    A kill at any moment leaves either the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself is only durable once the folder's entry is on disk.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint file, or a run folder whose checkpoints/last.pt is meant."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / LAST, p / LAST):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"ckpt={str(p)!r} is a folder with no checkpoints/{LAST} in it. Give a .pt file or a run folder.")
+    if not p.exists():
+        raise UserError(f"ckpt={str(p)!r} does not exist. Give the path of a checkpoint, e.g. outputs/<run>/checkpoints/{LAST}.")
+    return p
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint safely and check that it is one of ours, or explain why not."""
+    p = resolve(path)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower():
+            raise UserError(
+                f"refused to load {str(p)!r}: it holds Python objects that would run code when unpickled, "
+                "and gan-cli only reads plain tensors and numbers. Use a checkpoint written by gan train."
+            ) from None
+        raise UserError(f"{str(p)!r} is not a readable checkpoint (corrupt or not a PyTorch file). Use a checkpoint written by gan train.") from None
+    except Exception:  # truncated zip, empty file, random bytes: torch raises many kinds
+        raise UserError(
+            f"{str(p)!r} is not a readable checkpoint: the file is empty, truncated or not a PyTorch file. "
+            f"Use another checkpoint of the run (its checkpoints/ folder keeps {LAST} and the latest periodic ones)."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{str(p)!r} is a PyTorch file but not a gan-cli checkpoint. Use a checkpoint written by gan train.")
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(
+            f"{str(p)!r} uses checkpoint format {version!r}, written by gan-cli {state.get('gan_cli_version')}; "
+            f"this gan-cli ({__version__}) reads format {FORMAT_VERSION} and older. Upgrade gan-cli to read it."
+        )
+    return state

@@ -1,0 +1,32 @@
+"""Which data x model combinations can work, found by trying every pair in conf/."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from omegaconf import OmegaConf
+
+from gan_cli.errors import UserError
+
+
+def _options(group: str) -> dict[str, object]:
+    folder = files("gan_cli.conf") / group
+    return {p.name.removesuffix(".yaml"): OmegaConf.load(str(p)) for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".yaml")}
+
+
+def working_combinations() -> list[str]:
+    """E.g. ["data=gaussian model=mlp", "data=mnist model=dcgan", ...]: the pairs whose models build."""
+    from gan_cli.build import arch_of, build_models, make
+    from gan_cli.latent import Latent
+
+    models = {name: OmegaConf.masked_copy(node, [k for k in node if k != "defaults"]) for name, node in _options("model").items()}
+    found = []
+    for data_name, node in _options("data").items():
+        data = make(node.data, "data")  # data objects are lazy: nothing is loaded here
+        for model_name, model_cfg in models.items():
+            try:
+                build_models(model_cfg, arch_of(data, Latent(dim=8)))
+            except UserError:
+                continue
+            found.append(f"data={data_name} model={model_name}")
+    return found

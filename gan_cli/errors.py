@@ -1,0 +1,36 @@
+"""Mistakes a user can make end in one paragraph that says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from rich.console import Console
+
+# Exit statuses: 2 for anything the user can fix, 3 for a run that diverged.
+USAGE_ERROR = 2
+DIVERGED = 3
+
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UserError(Exception):
+    """An error the user caused and can fix; its message must say how."""
+
+
+def fail(message: str, status: int = USAGE_ERROR) -> None:
+    """Print `message` as one paragraph on stderr and exit with `status`."""
+    _stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    sys.exit(status)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn UserError (and Ctrl-C) into a clean exit instead of a traceback."""
+    try:
+        yield
+    except UserError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted.", status=130)

@@ -1,0 +1,89 @@
+"""Where a run reports: TensorBoard event files, a rich progress bar, and the final summary table."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from torch.utils.tensorboard import SummaryWriter
+
+console = Console(highlight=False)
+
+
+class RunLog:
+    """One run's TensorBoard writer (events under `run_dir/tb`) and its terminal output."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.tb_dir = run_dir / "tb"
+        self.writer = SummaryWriter(str(self.tb_dir))
+
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
+        finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run.
+        self.writer.add_hparams(dict(hparams), finite, run_name=".")
+
+    @contextlib.contextmanager
+    def progress(self, total: int, start: int) -> Iterator[ProgressBar]:
+        columns = (
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+        )
+        # Off a terminal (CI, pipes) a live bar would print nothing useful; the summary says it all.
+        with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
+            task = progress.add_task("train", total=total, completed=start, stats="")
+            yield ProgressBar(progress, task)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+class ProgressBar:
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def update(self, step: int, stats: str) -> None:
+        self._progress.update(self._task, completed=step, stats=stats)
+
+
+def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys with scalar values, as TensorBoard's hparams want them (lists become text)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if key in ("_target_", "_partial_"):
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out |= flatten(value, f"{name}.")
+        elif isinstance(value, (list, tuple)):
+            out[name] = str(list(value))
+        elif value is None:
+            out[name] = "null"
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,128 @@
+"""The training loop. It knows the Experiment's interfaces (data, latent, G, D, loss) and never a variant's name."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from gan_cli.build import Experiment
+from gan_cli.log import RunLog
+
+TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* are mean probabilities
+
+
+@dataclass
+class LoopOptions:
+    steps: int  # rounds to train
+    batch_size: int
+    d_steps: int = 1  # D updates per round
+    g_steps: int = 1  # G updates per round
+    amp: bool = False  # float16 autocast + gradient scaling (CUDA)
+    log_every: int = 50
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    preview_n: int = 64
+
+
+@dataclass
+class LoopResult:
+    status: str  # "completed" or "diverged"
+    step: int  # rounds completed (with finite losses)
+    elapsed_s: float
+    last: dict[str, float] = field(default_factory=dict)  # the last logged means of TAGS
+    diverged_at: int | None = None
+
+
+class Trainer:
+    def __init__(self, exp: Experiment, opts: LoopOptions, seed: int) -> None:
+        self.exp, self.opts = exp, opts
+        self.step = 0
+        # The data order has its own generator, so changing the model never reshuffles the data.
+        self.data_generator = torch.Generator().manual_seed(seed)
+        self.batches = exp.data.batches(opts.batch_size, self.data_generator, exp.device)
+        # One fixed noise batch for every picture, so pictures over time show G changing, not z.
+        self.fixed_z = exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(seed + 1)).to(exp.device)
+        device_type = exp.device.type
+        self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
+        self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
+        self.scaler_g = torch.amp.GradScaler(device_type, enabled=opts.amp)
+
+    def d_step(self) -> torch.Tensor:
+        """One update of D on a real and a fake batch; returns (loss, mean D(x), mean D(G(z)))."""
+        e = self.exp
+        real = next(self.batches)
+        z = e.latent.sample(len(real), e.device)
+        with torch.no_grad(), self._autocast():
+            fake = e.G(z)  # no graph into G: this is the detached fake batch
+        with self._autocast():
+            real_logits, fake_logits = e.D(real), e.D(fake)
+        loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
+        e.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(e.opt_d)
+        self.scaler_d.update()
+        return torch.stack([loss.detach(), torch.sigmoid(real_logits.detach().float()).mean(), torch.sigmoid(fake_logits.detach().float()).mean()])
+
+    def g_step(self) -> torch.Tensor:
+        e = self.exp
+        z = e.latent.sample(self.opts.batch_size, e.device)
+        e.D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
+        try:
+            with self._autocast():
+                fake_logits = e.D(e.G(z))
+            loss = e.loss.g_loss(fake_logits.float())
+            e.opt_g.zero_grad(set_to_none=True)
+            self.scaler_g.scale(loss).backward()
+            self.scaler_g.step(e.opt_g)
+            self.scaler_g.update()
+        finally:
+            e.D.requires_grad_(True)
+        return loss.detach()
+
+    @torch.no_grad()
+    def d_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.exp.D(x.to(self.exp.device)).float())
+
+    @torch.no_grad()
+    def log_samples(self, log: RunLog) -> None:
+        G, D = self.exp.G, self.exp.D
+        G.eval(), D.eval()  # pictures must not move batch-norm statistics
+        try:
+            self.exp.data.log_samples(log.writer, self.step, G(self.fixed_z).float(), self.d_prob)
+        finally:
+            G.train(), D.train()
+
+    def run(self, log: RunLog, checkpoint: Callable[[int], None]) -> LoopResult:
+        """Train until `opts.steps`; stops at the first round whose losses are not finite."""
+        o = self.opts
+        sums, count = torch.zeros(len(TAGS)), 0
+        last: dict[str, float] = {}
+        start = t_log = time.perf_counter()
+        step_log = self.step
+        with log.progress(total=o.steps, start=self.step) as bar:
+            while self.step < o.steps:
+                d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)
+                g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)
+                values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # in TAGS order; one device sync per round
+                if not torch.isfinite(values).all():
+                    return LoopResult("diverged", self.step, time.perf_counter() - start, last, diverged_at=self.step + 1)
+                self.step += 1
+                sums += values
+                count += 1
+                if self.step % o.log_every == 0 or self.step == o.steps:
+                    now = time.perf_counter()
+                    last = dict(zip(TAGS, (sums / count).tolist()))
+                    last["perf/steps_per_sec"] = (self.step - step_log) / max(now - t_log, 1e-9)
+                    log.scalars(self.step, last)
+                    sums.zero_()
+                    count, t_log, step_log = 0, now, self.step
+                    bar.update(self.step, f"D {last['loss/D']:.3f}  G {last['loss/G']:.3f}  {last['perf/steps_per_sec']:.0f} it/s")
+                if self.step % o.sample_every == 0 or self.step == o.steps:
+                    self.log_samples(log)
+                if self.step % o.ckpt_every == 0 and self.step < o.steps:
+                    checkpoint(self.step)
+        return LoopResult("completed", self.step, time.perf_counter() - start, last)

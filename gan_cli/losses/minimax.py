@@ -1,0 +1,16 @@
+"""The original saturating game: G minimises log(1 - D(G(z)))."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.losses.base import GANLoss
+
+
+class Minimax(GANLoss):
+    """G descends V(D, G) directly; its gradient vanishes while D rejects fakes confidently."""
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        # log(1 - sigmoid(l)) = -softplus(l): exact and finite for any logit.
+        return -F.softplus(fake_logits).mean()

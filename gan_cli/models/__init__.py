@@ -1,0 +1,5 @@
+"""Architectures: each module exposes `build(sample_shape, latent_dim, bounded, **options) -> (G, D)`.
+
+G maps (B, latent_dim) noise to (B, *sample_shape) samples; D maps samples to (B,) logits.
+`bounded` says the data lie in [-1, 1], so G ends in tanh; otherwise G's output is linear.
+"""

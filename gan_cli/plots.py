@@ -1,0 +1,34 @@
+"""Matplotlib figures, drawn off-screen (no display is ever needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.ndarray | None, title: str) -> Figure:
+    """Goodfellow et al.'s Figure 1: p_data (dotted), p_g (histogram of G) and D(x) (dashed)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(xs, p_data, "k:", lw=2, label="p_data")
+    finite = fake[np.isfinite(fake)]
+    if len(finite):
+        ax.hist(finite, bins=80, range=(xs[0], xs[-1]), density=True, color="tab:green", alpha=0.5, label="p_g (G's samples)")
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    if d is not None:
+        ax2 = ax.twinx()
+        ax2.plot(xs, d, "b--", lw=1.5, label="D(x)")
+        ax2.axhline(0.5, color="b", lw=0.5, alpha=0.4)  # where D* settles when p_g = p_data
+        ax2.set_ylim(0, 1)
+        ax2.set_ylabel("D(x)")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

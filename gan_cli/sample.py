@@ -1,0 +1,59 @@
+"""`gan sample`: a checkpoint alone -> G rebuilt from the config stored in it -> sample files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli import checkpoint, resolvers
+from gan_cli.build import build_models, make
+from gan_cli.errors import UserError, user_errors
+from gan_cli.log import console, summary_table
+from gan_cli.validate import SAMPLE_RULES, check
+
+resolvers.register()
+
+
+def load_generator(state: dict[str, Any], device: torch.device) -> tuple[torch.nn.Module, Any, Any]:
+    """G (in eval mode, on `device`), the data object and the latent prior described by a checkpoint."""
+    run_cfg = OmegaConf.create(state["config"])
+    data = make(run_cfg.data, "data")  # lazy: no data files are read
+    latent = make(run_cfg.latent, "latent")
+    G, _ = build_models(run_cfg.model, state["arch"])
+    try:
+        G.load_state_dict(state["G"])
+    except (RuntimeError, KeyError) as e:
+        raise UserError(f"the checkpoint's weights do not fit the model its config describes ({str(e).splitlines()[0]}); the file is damaged or was edited.") from None
+    return G.to(device).eval(), data, latent
+
+
+def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise UserError("gan sample needs a checkpoint: gan sample ckpt=outputs/<run>/checkpoints/last.pt (or the run folder).")
+    check(cfg, SAMPLE_RULES)
+    state = checkpoint.load(cfg.ckpt)
+    device = make(cfg.device, "device")
+    G, data, latent = load_generator(state, device)
+    z = latent.sample(cfg.n, generator=torch.Generator().manual_seed(cfg.seed))
+    with torch.no_grad():
+        fake = torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(4096)])
+    files = data.save_samples(fake, out)
+    stats = data.summarize(fake)
+    rows: dict[str, Any] = {"checkpoint": f"{cfg.ckpt} (step {state.get('step')})", "samples": cfg.n}
+    if "G_mean" in stats:
+        rows["mean"] = f"{stats['G_mean']:.4f}  (target {stats['target_mean']:.4f})"
+        rows["std"] = f"{stats['G_std']:.4f}  (target {stats['target_std']:.4f})"
+    rows |= {f"wrote {p.name}": str(p) for p in files}
+    console.print(summary_table("gan sample", rows))
+    return {"files": files, **stats}
+
+
+@hydra.main(version_base="1.3", config_path="pkg://gan_cli.conf", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    with user_errors():
+        sample(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -1,0 +1,188 @@
+"""`gan train`: compose the config, build the experiment, run the loop, leave a complete run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli import __version__, checkpoint, resolvers
+from gan_cli.build import Experiment, build
+from gan_cli.errors import DIVERGED, UserError, user_errors
+from gan_cli.log import RunLog, console, flatten, summary_table
+from gan_cli.loop import LoopOptions, LoopResult, Trainer
+from gan_cli.validate import TRAIN_RULES, check
+
+resolvers.register()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def loop_options(cfg: DictConfig) -> LoopOptions:
+    return LoopOptions(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        d_steps=cfg.d_steps,
+        g_steps=cfg.g_steps,
+        amp=cfg.amp,
+        log_every=cfg.log_every,
+        sample_every=cfg.sample_every,
+        ckpt_every=cfg.ckpt_every,
+        preview_n=cfg.preview_n,
+    )
+
+
+class Checkpoints:
+    """checkpoints/last.pt after every save, plus the newest `keep` periodic step_*.pt files."""
+
+    def __init__(self, folder: Path, keep: int, exp: Experiment, trainer: Trainer, config: dict[str, Any], choices: dict[str, str]) -> None:
+        self.folder, self.keep = folder, keep
+        self.exp, self.trainer, self.config, self.choices = exp, trainer, config, choices
+        self.last = folder / checkpoint.LAST
+
+    def state(self, step: int) -> dict[str, Any]:
+        e, t = self.exp, self.trainer
+        return checkpoint.make(
+            step=step,
+            config=self.config,
+            choices=self.choices,
+            arch=e.arch,
+            G=e.G.state_dict(),
+            D=e.D.state_dict(),
+            opt_g=e.opt_g.state_dict(),
+            opt_d=e.opt_d.state_dict(),
+            scaler_g=t.scaler_g.state_dict(),
+            scaler_d=t.scaler_d.state_dict(),
+            rng=checkpoint.rng_state(),
+            data_rng=t.data_generator.get_state(),
+        )
+
+    def save(self, step: int, periodic: bool = True) -> None:
+        if not all(torch.isfinite(p).all() for m in (self.exp.G, self.exp.D) for p in m.state_dict().values() if p.is_floating_point()):
+            return  # never replace a good checkpoint with broken weights
+        checkpoint.save(self.state(step), self.last)
+        if periodic and self.keep > 0:
+            self._copy(self.last, self.folder / f"step_{step:07d}.pt")
+            for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
+                old.unlink()
+
+    @staticmethod
+    def _copy(src: Path, dst: Path) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def final_summary(exp: Experiment, n: int, seed: int) -> dict[str, float]:
+    """The data set's verdict on `n` fresh samples of G (e.g. mean and std against the target)."""
+    if n == 0:
+        return {}
+    exp.G.eval()
+    with torch.no_grad():
+        z = exp.latent.sample(n, generator=torch.Generator().manual_seed(seed + 2)).to(exp.device)
+        fake = torch.cat([exp.G(chunk).float().cpu() for chunk in z.split(4096)])
+    exp.G.train()
+    return exp.data.summarize(fake)
+
+
+def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train one run into `run_dir`; returns what metrics.json holds. Raises UserError for bad settings."""
+    check(cfg, TRAIN_RULES)
+    choices = dict(choices or {})
+    seed_everything(cfg.seed)
+    exp = build(cfg)
+    if cfg.amp and exp.device.type != "cuda":
+        raise UserError(f"amp=true needs a CUDA device, but this run is on {exp.device.type}. Drop amp=true, or use device=cuda.")
+    if exp.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(exp, loop_options(cfg), seed=cfg.seed)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    ckpts = Checkpoints(run_dir / "checkpoints", cfg.keep_ckpts, exp, trainer, resolved, choices)
+    log = RunLog(run_dir)
+    what = " ".join(f"{k}={choices[k]}" for k in ("data", "model", "loss", "device") if k in choices)
+    console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps -> {run_dir}")
+    try:
+        result = trainer.run(log, ckpts.save)
+        if result.status == "completed":
+            ckpts.save(result.step, periodic=False)
+        final = result.last | (final_summary(exp, cfg.summary_n, cfg.seed) if result.status == "completed" else {})
+        metrics = describe(result, final, cfg, choices)
+        write_json(metrics, run_dir / "metrics.json")
+        hparams = {k: choices[k] for k in ("data", "model", "loss") if k in choices} | flatten(resolved)
+        log.hparams(hparams, {f"final/{k}": v for k, v in final.items()} | {"final/diverged": float(result.status == "diverged")})
+    finally:
+        log.close()
+    show(metrics, run_dir, ckpts.last)
+    return metrics
+
+
+def describe(result: LoopResult, final: dict[str, float], cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "step": result.step,
+        "steps": cfg.steps,
+        "diverged_at": result.diverged_at,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "steps_per_sec": round(result.step / max(result.elapsed_s, 1e-9), 2),
+        "seed": cfg.seed,
+        "choices": choices,
+        "final": final,
+        "gan_cli_version": __version__,
+    }
+
+
+def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
+    rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s)"}
+    final = metrics["final"]
+    for key in ("loss/D", "loss/G", "D/real", "D/fake"):
+        if key in final:
+            rows[key] = final[key]
+    if "G_mean" in final:
+        rows["G mean"] = f"{final['G_mean']:.3f}  (target {final['target_mean']:.3f}, off by {abs(final['G_mean'] - final['target_mean']):.3f})"
+        rows["G std"] = f"{final['G_std']:.3f}  (target {final['target_std']:.3f}, off by {abs(final['G_std'] - final['target_std']):.3f})"
+    rows["run folder"] = str(run_dir)
+    if last.exists():
+        rows["checkpoint"] = str(last)
+    rows["tensorboard"] = f"tensorboard --logdir {run_dir / 'tb'}"
+    console.print(summary_table("gan train: summary", rows))
+    if metrics["status"] == "diverged":
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written before it"
+        console.print(
+            f"[bold red]diverged:[/] the losses became NaN or infinite at step {metrics['diverged_at']}; {kept}. "
+            "Try lower learning rates (optim.g.lr, optim.d.lr), another seed, or the nonsat loss."
+        )
+
+
+@hydra.main(version_base="1.3", config_path="pkg://gan_cli.conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    hc = HydraConfig.get()
+    with user_errors():
+        metrics = train(cfg, Path(hc.runtime.output_dir), choices=dict(hc.runtime.choices))
+    # In a sweep a diverged job is recorded and the sweep goes on; a single run says so in its exit status.
+    if metrics["status"] == "diverged" and hc.mode == RunMode.RUN:
+        sys.exit(DIVERGED)

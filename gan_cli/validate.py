@@ -1,0 +1,73 @@
+"""Check the loop's options before any work starts; each message names the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from gan_cli.errors import UserError
+
+Rule = tuple[str, Callable[[Any], bool], str]
+
+
+def _int(lo: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _betas(v: Any) -> bool:
+    return (
+        isinstance(v, (list, tuple))
+        and len(v) == 2
+        and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v)
+    )
+
+
+TRAIN_RULES: list[Rule] = [
+    ("seed", _int(0), "a whole number >= 0"),
+    ("steps", _int(1), "a whole number >= 1"),
+    ("batch_size", _int(1), "a whole number >= 1"),
+    ("d_steps", _int(1), "a whole number >= 1"),
+    ("g_steps", _int(1), "a whole number >= 1"),
+    ("amp", lambda v: isinstance(v, bool), "true or false"),
+    ("optim.g.lr", _positive_number, "a finite number > 0, e.g. 2e-4"),
+    ("optim.d.lr", _positive_number, "a finite number > 0, e.g. 2e-4"),
+    ("optim.g.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
+    ("optim.d.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
+    ("log_every", _int(1), "a whole number >= 1"),
+    ("sample_every", _int(1), "a whole number >= 1"),
+    ("ckpt_every", _int(1), "a whole number >= 1"),
+    ("keep_ckpts", _int(0), "a whole number >= 0"),
+    ("preview_n", _int(1), "a whole number >= 1"),
+    ("summary_n", _int(0), "a whole number >= 0 (0 skips the summary sample)"),
+]
+
+SAMPLE_RULES: list[Rule] = [
+    ("n", _int(1), "a whole number >= 1"),
+    ("seed", _int(0), "a whole number >= 0"),
+]
+
+
+_ABSENT = object()
+
+
+def check(cfg: DictConfig, rules: list[Rule]) -> None:
+    for key, ok, allowed in rules:
+        try:
+            value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+        except MissingMandatoryValue:
+            raise UserError(f"{key} has no value; give one on the command line: {key}=... ({allowed}).") from None
+        if value is _ABSENT:
+            if key.startswith("optim."):
+                continue  # an optimiser without this option (SGD has no betas)
+            raise UserError(f"{key} is missing from the config; add it with +{key}=... ({allowed}).")
+        plain = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+        if not ok(plain):
+            raise UserError(f"{key}={plain!r} is not allowed: {key} must be {allowed}.")
