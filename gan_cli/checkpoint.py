@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def make(**parts: Any) -> dict[str, Any]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "gan_cli_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a TorchVersion object would not load safely
         **parts,
     }
 
@@ -103,7 +104,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint safely and check that it is one of ours, or explain why not."""
     p = resolve(path)
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd pickles would only bury our message
+            warnings.simplefilter("ignore")
+            state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower():
             raise UserError(

@@ -26,6 +26,7 @@ class LoopOptions:
     sample_every: int = 500
     ckpt_every: int = 1000
     preview_n: int = 64
+    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
 
 
 @dataclass
@@ -50,6 +51,12 @@ class Trainer:
         self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
         self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
         self.scaler_g = torch.amp.GradScaler(device_type, enabled=opts.amp)
+        # Decay damps the oscillation that GAN training ends in, so the last G is a settled one.
+        self.schedulers = (
+            [torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total_iters=opts.steps) for opt in (exp.opt_d, exp.opt_g)]
+            if opts.lr_decay == "linear"
+            else []
+        )
 
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, mean D(x), mean D(G(z)))."""
@@ -111,6 +118,8 @@ class Trainer:
                 if not torch.isfinite(values).all():
                     return LoopResult("diverged", self.step, time.perf_counter() - start, last, diverged_at=self.step + 1)
                 self.step += 1
+                for scheduler in self.schedulers:
+                    scheduler.step()
                 sums += values
                 count += 1
                 if self.step % o.log_every == 0 or self.step == o.steps:

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
 
-def job_dir(override_dirname: str, num: int) -> str:
-    """A sweep job's folder name: its overrides (loss=nonsat,seed=1), made safe as one path part."""
-    name = re.sub(r"[/\\]+", "_", str(override_dirname)).strip(". ") or f"job{num}"
-    return name[:200]  # file systems limit a name to 255 bytes
+def _parse(overrides: Sequence[str]) -> list:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    except Exception:  # an unparsable command line is Hydra's to report, not ours
+        return []
+
+
+def swept_keys(argv: Sequence[str] | None = None) -> set[str]:
+    """The keys a sweep varies (loss=minimax,nonsat; seed=range(3); ...), read from the command line."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if "=" in a and not a.startswith("-")]
+    return {o.key_or_group for o in _parse(args) if o.is_sweep_override()}
+
+
+def job_dir(task_overrides: Sequence[str], num: int) -> str:
+    """A sweep job's folder: only the settings the sweep varies (loss=nonsat,seed=1), as one safe path part.
+
+    Overrides shared by every job (steps=..., data.root=...) would make each name long and alike.
+    """
+    swept = swept_keys()
+    parts = sorted((o.key_or_group, o.input_line) for o in _parse(task_overrides) if o.key_or_group in swept)
+    name = ",".join(line for _, line in parts) or f"job{num}"
+    name = re.sub(r"[/\\]+", "_", name).strip(". ")
+    return name[:200] if len(name) <= 200 else f"{name[:190]}_job{num}"  # a name is at most 255 bytes
 
 
 def register() -> None:

@@ -45,6 +45,7 @@ def loop_options(cfg: DictConfig) -> LoopOptions:
         sample_every=cfg.sample_every,
         ckpt_every=cfg.ckpt_every,
         preview_n=cfg.preview_n,
+        lr_decay=cfg.lr_decay,
     )
 
 
@@ -69,6 +70,7 @@ class Checkpoints:
             opt_d=e.opt_d.state_dict(),
             scaler_g=t.scaler_g.state_dict(),
             scaler_d=t.scaler_d.state_dict(),
+            schedulers=[s.state_dict() for s in t.schedulers],
             rng=checkpoint.rng_state(),
             data_rng=t.data_generator.get_state(),
         )
@@ -112,6 +114,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
     """Train one run into `run_dir`; returns what metrics.json holds. Raises UserError for bad settings."""
     check(cfg, TRAIN_RULES)
     choices = dict(choices or {})
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     exp = build(cfg)
     if cfg.amp and exp.device.type != "cuda":

@@ -41,6 +41,8 @@ TRAIN_RULES: list[Rule] = [
     ("optim.d.lr", _positive_number, "a finite number > 0, e.g. 2e-4"),
     ("optim.g.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("optim.d.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
+    ("lr_decay", lambda v: v in ("none", "linear"), "none or linear"),
+    ("threads", lambda v: v is None or _int(1)(v), "null (torch's default) or a whole number >= 1"),
     ("log_every", _int(1), "a whole number >= 1"),
     ("sample_every", _int(1), "a whole number >= 1"),
     ("ckpt_every", _int(1), "a whole number >= 1"),

@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make train` and `make test`.
+# Each creates the virtual environment (.venv) first when it is missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install train test test-slow test-all bench tensorboard clean
+
+install: $(STAMP)
+
+# requirements.lock pins every package (torch and its CUDA libraries included) to the set the tests passed with.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)  ## the default experiment: the 1-D Gaussian (add ARGS="model=dcgan" etc.)
+	$(BIN)/gan train $(ARGS)
+
+test: $(STAMP)  ## the fast suite (CPU, nothing downloaded)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)  ## long checks: seed sweeps, real MNIST from ../shared/data when present
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(STAMP)  ## speed of the training step, per model and device
+	$(BIN)/python benchmarks/steps_per_sec.py $(ARGS)
+
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir outputs
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

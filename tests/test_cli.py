@@ -1,0 +1,135 @@
+"""The commands as a user types them, in subprocesses: success paths and every error a user can cause."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+GAN = str(Path(sys.executable).with_name("gan"))
+QUICK = ["batch_size=8", "log_every=2", "sample_every=4", "ckpt_every=4", "preview_n=16", "summary_n=500", "device=cpu"]
+
+
+def gan(*args: str, cwd: Path | None = None, status: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "HYDRA_FULL_ERROR": ""}
+    done = subprocess.run([GAN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if status is not None:
+        assert done.returncode == status, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def assert_clean_error(done: subprocess.CompletedProcess[str], *phrases: str) -> None:
+    """A user's mistake: non-zero exit, the phrases in the message, and no traceback."""
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert "Traceback" not in out, out
+    for phrase in phrases:
+        assert phrase in " ".join(out.split()), f"{phrase!r} not in:\n{out}"
+
+
+def test_gan_help_lists_the_commands() -> None:
+    out = gan("--help").stdout
+    assert "train" in out and "sample" in out
+    assert_clean_error(gan("fly", status=2), "unknown command 'fly'", "train, sample")
+
+
+def test_train_help_shows_the_config_groups() -> None:
+    out = gan("train", "--help").stdout
+    for line in ("data: gaussian, mnist", "model: dcgan, mlp", "loss: minimax, nonsat", "device: auto, cpu, cuda, mps"):
+        assert line in out, out
+    assert "d_steps" in out
+
+
+def test_cfg_job_prints_the_composed_config() -> None:
+    out = gan("train", "model=dcgan", "--cfg", "job").stdout
+    assert "gan_cli.models.dcgan.build" in out and "gan_cli.data.mnist.MNIST" in out
+
+
+def test_train_then_sample_from_a_copied_checkpoint_in_an_empty_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    out = gan("train", "steps=40", *QUICK, f"hydra.run.dir={run}").stdout
+    assert "G mean" in out and "target 4.000" in out
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+    assert (run / ".hydra" / "config.yaml").is_file()
+
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    shutil.copy(run / "checkpoints" / "last.pt", empty / "model.pt")
+    out = gan("sample", "ckpt=model.pt", "n=300", "device=cpu", cwd=empty).stdout
+    assert "mean" in out and "std" in out
+    [folder] = (empty / "outputs" / "samples").glob("*/*")
+    assert len((folder / "samples.txt").read_text().split("\n")) >= 300
+    assert (folder / "histogram.png").is_file()
+
+
+def test_multirun_gives_each_job_its_own_named_folder(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    gan("train", "-m", "loss=minimax,nonsat", "seed=0,1", "steps=6", *QUICK, f"hydra.sweep.dir={sweep}")
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["loss=minimax,seed=0", "loss=minimax,seed=1", "loss=nonsat,seed=0", "loss=nonsat,seed=1"]
+    for job in jobs:
+        assert (sweep / job / "checkpoints" / "last.pt").is_file()
+        assert list((sweep / job / "tb").glob("events.out.tfevents.*"))
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["choices"]["loss"] == job.split(",")[0].split("=")[1]
+
+
+def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist_root: Path) -> None:
+    sweep = tmp_path / "sweep"
+    mnist = ["data=mnist", "model=mlp", f"data.root={mnist_root}", "data.download=false"]
+    gan("train", "-m", "optim.d.lr=1e30,1e-4", "steps=6", *mnist, *QUICK, f"hydra.sweep.dir={sweep}")
+    statuses = {p.name: json.loads((p / "metrics.json").read_text())["status"] for p in sweep.iterdir() if p.is_dir()}
+    assert statuses == {"optim.d.lr=1e+30": "diverged", "optim.d.lr=0.0001": "completed"}  # Hydra's spelling
+    # alone, the same run says so in its exit status and its message
+    done = gan("train", "optim.d.lr=1e30", "steps=6", *mnist, *QUICK, f"hydra.run.dir={tmp_path / 'one'}", status=3)
+    assert "diverged" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (["data=gaussian", "model=dcgan"], ["model=dcgan needs 1x28x28 images", "Combinations that work", "data=gaussian model=mlp"]),
+        (["loss=bogus"], ["Could not find 'loss/bogus'", "minimax", "nonsat"]),
+        (["stepz=10"], ["Could not override 'stepz'"]),
+        (["steps=0"], ["steps=0 is not allowed", "steps must be a whole number >= 1"]),
+        (["steps=ten"], ["steps='ten' is not allowed"]),
+        (["optim.g.lr=-1"], ["optim.g.lr=-1 is not allowed", "> 0"]),
+        (["optim.d.betas=[0.5,1.5]"], ["optim.d.betas=[0.5, 1.5] is not allowed"]),
+        (["latent.dist=cauchy"], ["latent.dist='cauchy' is not known", "normal, uniform"]),
+        (["data.std=-1"], ["data.std=-1 must be a finite number above 0"]),
+        (["lr_decay=cosine"], ["lr_decay='cosine' is not allowed", "none or linear"]),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) and v and "=" in v[0] else None,
+)
+def test_bad_train_settings_end_in_one_clear_message(args: list[str], phrases: list[str], tmp_path: Path) -> None:
+    done = gan("train", *args, "device=cpu", f"hydra.run.dir={tmp_path}", status=None)
+    assert_clean_error(done, *phrases)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_absent_device(tmp_path: Path) -> None:
+    assert_clean_error(gan("train", "device=cuda", f"hydra.run.dir={tmp_path}", status=2), "device=cuda", "device=cpu")
+    assert_clean_error(gan("train", "amp=true", "device=cpu", f"hydra.run.dir={tmp_path}", status=2), "amp=true needs a CUDA device")
+
+
+def test_mnist_missing_offline_names_the_root_and_the_files(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing_here"
+    empty.mkdir()
+    done = gan("train", "model=dcgan", f"data.root={empty}", "data.download=false", "device=cpu", f"hydra.run.dir={tmp_path / 'run'}", status=2)
+    assert_clean_error(done, f"data.root='{empty}'", "train-images-idx3-ubyte", "data.download=true")
+
+
+def test_sample_errors(tmp_path: Path) -> None:
+    assert_clean_error(gan("sample", f"out={tmp_path}", status=2), "gan sample needs a checkpoint")
+    assert_clean_error(gan("sample", "ckpt=nope.pt", f"out={tmp_path}", status=2), "ckpt='nope.pt' does not exist")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00garbage" * 100)
+    assert_clean_error(gan("sample", f"ckpt={junk}", f"out={tmp_path}", status=2), "not a readable checkpoint")
+    assert_clean_error(gan("sample", "ckpt=x.pt", "n=0", f"out={tmp_path}", status=2), "n=0 is not allowed")

@@ -1,0 +1,100 @@
+"""Every option of every config group composes and instantiates; found by globbing conf/."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli.build import arch_of, build, build_models, make
+from gan_cli.compat import working_combinations
+from gan_cli.data.base import Data
+from gan_cli.errors import UserError
+from gan_cli.losses.base import GANLoss
+from tests.conftest import compose_config
+
+CONF = Path(str(files("gan_cli.conf")))
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and not p.name.startswith("_"))
+OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF / group).glob("*.yaml"))]
+
+
+def test_conf_is_the_repo_conf_folder() -> None:
+    assert {"data", "model", "loss", "device"} <= set(GROUPS)
+    assert len(OPTIONS) >= 10
+
+
+def data_overrides(option: str, mnist_root: Path) -> list[str]:
+    return [f"data.root={mnist_root}", "data.download=false"] if option == "mnist" else []
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_instantiates(group: str, option: str, mnist_root: Path) -> None:
+    cfg, choices = compose_config("train", [f"{group}={option}"])
+    assert choices[group] == option
+    if group == "device":
+        try:
+            device = make(cfg.device, "device")
+        except UserError as e:  # cuda or mps on a machine without one: a message, not a crash
+            assert f"device={option}" in str(e)
+        else:
+            assert isinstance(device, torch.device)
+        return
+    if group == "data":
+        cfg, _ = compose_config("train", [f"data={option}", *data_overrides(option, mnist_root)])
+        data = make(cfg.data, "data")
+        assert isinstance(data, Data)
+        batch = next(data.batches(8, torch.Generator().manual_seed(0), torch.device("cpu")))
+        assert batch.shape == (8, *data.sample_shape)
+        assert torch.isfinite(batch).all()
+        if data.bounded:
+            assert batch.min() >= -1 and batch.max() <= 1
+        return
+    if group == "loss":
+        loss = make(cfg.loss, "loss")
+        assert isinstance(loss, GANLoss)
+        logits = torch.randn(16)
+        assert torch.isfinite(loss.d_loss(logits, -logits)) and torch.isfinite(loss.g_loss(logits))
+        return
+    if group == "model":
+        data = make(cfg.data, "data")  # the data this model selects by default
+        G, D = build_models(cfg.model, arch_of(data, make(cfg.latent, "latent")))
+        z = torch.randn(4, cfg.latent.dim)
+        x = G(z)
+        assert x.shape == (4, *data.sample_shape)
+        assert D(x).shape == (4,)
+        return
+    pytest.fail(f"no test knows the config group {group!r}; add it here")
+
+
+def test_image_model_selects_mnist_unless_data_is_given() -> None:
+    cfg, choices = compose_config("train", ["model=dcgan"])
+    assert choices["data"] == "mnist" and cfg.data._target_.endswith("MNIST")
+    cfg, choices = compose_config("train", ["model=mlp"])
+    assert choices["data"] == "gaussian"
+    _, choices = compose_config("train", ["model=dcgan", "data=gaussian"])
+    assert choices["data"] == "gaussian"  # an explicit choice wins, and build() then refuses it
+
+
+def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:
+    cfg, _ = compose_config("train", ["model=dcgan", "data=gaussian", "device=cpu"])
+    with pytest.raises(UserError) as e:
+        build(cfg)
+    message = str(e.value)
+    assert "model=dcgan" in message and "data=mnist model=dcgan" in message and "data=gaussian model=mlp" in message
+
+
+def test_working_combinations() -> None:
+    assert set(working_combinations()) == {"data=gaussian model=mlp", "data=mnist model=mlp", "data=mnist model=dcgan"}
+
+
+def test_mlp_sizes_follow_the_data(mnist_root: Path) -> None:
+    cfg, _ = compose_config("train", ["data=mnist", "model=mlp", *data_overrides("mnist", mnist_root)])
+    data = make(cfg.data, "data")
+    G, D = build_models(cfg.model, arch_of(data, make(cfg.latent, "latent")))
+    linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(100, 128), (128, 784)]  # the classic MNIST GAN
+    assert isinstance(list(G.modules())[-1], torch.nn.Tanh)
+    linear = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(784, 128), (128, 1)]

@@ -1,0 +1,105 @@
+"""`gan sample` rebuilds G from a checkpoint alone and writes files a person can open."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_cli.errors import UserError
+from gan_cli.sample import sample
+from tests.conftest import QUICK, compose_config, run_train
+
+
+@pytest.fixture(scope="module")
+def gaussian_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("gaussian_run")
+    run_train(["steps=20", *QUICK[1:]], run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
+    run = tmp_path_factory.mktemp("mnist_run")
+    run_train(["model=dcgan", f"data.root={mnist_root}", "data.download=false", *QUICK], run)
+    return run
+
+
+def run_sample(out: Path, **options: object) -> dict:
+    cfg, _ = compose_config("sample", [f"{k}={v}" for k, v in options.items()] + ["device=cpu"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return sample(cfg, out)
+
+
+def test_one_d_samples_histogram_and_moments(gaussian_run: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "copy.pt"  # a copy far from its run folder: nothing else is needed
+    shutil.copy(gaussian_run / "checkpoints" / "last.pt", ckpt)
+    shutil.rmtree(gaussian_run / "tb")
+    result = run_sample(tmp_path / "out", ckpt=ckpt, n=500)
+    values = np.loadtxt(tmp_path / "out" / "samples.txt")
+    assert values.shape == (500,)
+    assert result["G_mean"] == pytest.approx(values.mean(), abs=1e-5)
+    assert result["G_std"] == pytest.approx(values.std(ddof=1), abs=1e-5)
+    with Image.open(tmp_path / "out" / "histogram.png") as png:
+        assert png.format == "PNG" and png.width > 100
+
+
+def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
+    run_sample(tmp_path, ckpt=mnist_run, n=16)  # a run folder works as well as a file
+    raw = np.load(tmp_path / "samples.npy")
+    assert raw.shape == (16, 1, 28, 28) and raw.min() >= -1 and raw.max() <= 1
+    with Image.open(tmp_path / "samples.png") as png:
+        assert png.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # a 4x4 grid with 2-pixel padding
+
+
+def test_same_seed_same_samples(gaussian_run: Path, tmp_path: Path) -> None:
+    ckpt = gaussian_run / "checkpoints" / "last.pt"
+    a = run_sample(tmp_path / "a", ckpt=ckpt, n=50, seed=1)
+    b = run_sample(tmp_path / "b", ckpt=ckpt, n=50, seed=1)
+    c = run_sample(tmp_path / "c", ckpt=ckpt, n=50, seed=2)
+    assert (tmp_path / "a" / "samples.txt").read_text() == (tmp_path / "b" / "samples.txt").read_text()
+    assert a["G_mean"] == b["G_mean"] != c["G_mean"]
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this would create the marker file
+        return (Path.touch, (self.marker,))
+
+
+def bad_checkpoints(tmp_path: Path, good: Path) -> dict[str, Path]:
+    files = {
+        "empty": b"",
+        "random": np.random.default_rng(0).bytes(4096),
+        "truncated": good.read_bytes()[: len(good.read_bytes()) // 2],
+    }
+    paths = {name: tmp_path / f"{name}.pt" for name in files}
+    for name, data in files.items():
+        paths[name].write_bytes(data)
+    paths["foreign"] = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, paths["foreign"])
+    paths["malicious"] = tmp_path / "malicious.pt"
+    with open(paths["malicious"], "wb") as f:
+        pickle.dump(_Exploit(tmp_path / "pwned"), f)
+    torch.save({"x": _Exploit(tmp_path / "pwned")}, tmp_path / "malicious_zip.pt")
+    paths["malicious_zip"] = tmp_path / "malicious_zip.pt"
+    return paths
+
+
+def test_bad_checkpoints_are_refused_with_a_message(gaussian_run: Path, tmp_path: Path) -> None:
+    for name, path in bad_checkpoints(tmp_path, gaussian_run / "checkpoints" / "last.pt").items():
+        with pytest.raises(UserError) as e:
+            run_sample(tmp_path / "out", ckpt=path)
+        assert str(path) in str(e.value), name
+    assert not (tmp_path / "pwned").exists(), "a checkpoint ran code while being read"
+    with pytest.raises(UserError, match="does not exist"):
+        run_sample(tmp_path / "out", ckpt=tmp_path / "missing.pt")

@@ -1,0 +1,101 @@
+"""A few real training steps for every data x model x loss that should work, read back from the run folder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli import checkpoint
+from tests.conftest import QUICK, run_train
+from tests.tb import events
+
+COMBOS = [(d, m, l) for d, m in (("gaussian", "mlp"), ("mnist", "mlp"), ("mnist", "dcgan")) for l in ("minimax", "nonsat")]
+
+
+def overrides(data: str, model: str, loss: str, mnist_root: Path) -> list[str]:
+    extra = [f"data.root={mnist_root}", "data.download=false"] if data == "mnist" else []
+    return [f"data={data}", f"model={model}", f"loss={loss}", *QUICK, *extra]
+
+
+@pytest.mark.parametrize(("data", "model", "loss"), COMBOS, ids=["-".join(c) for c in COMBOS])
+def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: str, mnist_root: Path, tmp_path: Path) -> None:
+    metrics = run_train(overrides(data, model, loss, mnist_root), tmp_path)
+    assert metrics["status"] == "completed" and metrics["step"] == 4
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+
+    acc = events(tmp_path / "tb")
+    tags = acc.Tags()
+    for tag in ("loss/D", "loss/G", "D/real", "D/fake", "perf/steps_per_sec"):
+        points = acc.Scalars(tag)
+        assert [p.step for p in points] == [2, 4], tag
+        assert all(math.isfinite(p.value) for p in points), tag
+    for tag in ("D/real", "D/fake"):
+        assert all(0 <= p.value <= 1 for p in acc.Scalars(tag))
+    if data == "mnist":
+        assert "samples" in tags["images"]
+        image = acc.Images("samples")[-1]
+        assert image.step == 4 and image.width > 28 * 4  # a grid of the 16 preview samples
+    else:
+        assert "density" in tags["images"]  # the p_data / p_g / D(x) figure
+        assert "G/samples" in tags["histograms"]
+        assert {"G/mean", "G/std"} <= set(tags["scalars"])
+    hparams = acc.PluginTagToContent("hparams")
+    assert hparams, "no hparams record"
+
+    ckpt = tmp_path / "checkpoints"
+    assert (ckpt / "last.pt").is_file() and (ckpt / "step_0000002.pt").is_file()
+    assert not list(ckpt.glob(".*tmp")), "a temporary checkpoint file was left behind"
+
+
+def test_checkpoint_describes_itself(tmp_path: Path) -> None:
+    run_train(["steps=6", *QUICK[1:], "keep_ckpts=1"], tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["format"] == checkpoint.FORMAT and state["step"] == 6
+    for key in ("G", "D", "opt_g", "opt_d", "rng", "data_rng", "config", "choices", "arch", "gan_cli_version", "torch_version"):
+        assert key in state, key
+    assert state["config"]["steps"] == 6 and state["config"]["data"]["mean"] == 4.0
+    assert state["arch"] == {"sample_shape": [1], "latent_dim": state["config"]["latent"]["dim"], "bounded": False}
+    assert isinstance(state["rng"]["torch"], torch.Tensor)
+    # keep_ckpts=1: only the newest periodic file besides last.pt
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt", "step_0000004.pt"]
+    # the file is plain data: the safe loader reads it
+    torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(run_dir / "checkpoints" / "last.pt")["G"]
+
+
+def test_same_seed_same_run_on_cpu(tmp_path: Path) -> None:
+    run_train(["seed=7", *QUICK], tmp_path / "a")
+    run_train(["seed=7", *QUICK], tmp_path / "b")
+    run_train(["seed=8", *QUICK], tmp_path / "c")
+    a, b, c = (final_weights(tmp_path / x) for x in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_k_discriminator_steps_per_generator_step(tmp_path: Path) -> None:
+    run_train(["d_steps=3", "g_steps=2", *QUICK], tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    # Adam counts its own updates: 4 rounds x 3 D updates, 4 rounds x 2 G updates.
+    assert int(next(iter(state["opt_d"]["state"].values()))["step"]) == 12
+    assert int(next(iter(state["opt_g"]["state"].values()))["step"]) == 8
+
+
+DIVERGE = ["data=mnist", "model=mlp", "optim.d.lr=1e30", "optim.g.lr=1e30"]  # ReLU nets overflow to inf at once
+
+
+def test_diverging_run_is_recorded_and_keeps_its_last_good_checkpoint(mnist_root: Path, tmp_path: Path) -> None:
+    metrics = run_train([*DIVERGE, f"data.root={mnist_root}", "steps=50", *QUICK[1:]], tmp_path)
+    assert metrics["status"] == "diverged"
+    assert 1 <= metrics["diverged_at"] <= 50 and metrics["step"] == metrics["diverged_at"] - 1
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+    last = tmp_path / "checkpoints" / "last.pt"
+    if last.exists():  # any checkpoint that was written holds finite weights
+        state = checkpoint.load(last)
+        assert all(torch.isfinite(t).all() for t in state["G"].values() if t.is_floating_point())
