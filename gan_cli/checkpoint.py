@@ -108,7 +108,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower():
+        if "unsupported global" in str(e).lower():  # it names a callable: loading it would run code
             raise UserError(
                 f"refused to load {str(p)!r}: it holds Python objects that would run code when unpickled, "
                 "and gan-cli only reads plain tensors and numbers. Use a checkpoint written by gan train."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -13,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch.utils.tensorboard import SummaryWriter
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+logger = logging.getLogger("gan_cli")  # goes to the run folder's train.log (see hydra.job_logging in conf/)
 
 
 class RunLog:
@@ -26,6 +28,7 @@ class RunLog:
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+        logger.info("step %d: %s", step, "  ".join(f"{k}={v:.5g}" for k, v in values.items()))
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
@@ -47,7 +50,7 @@ class RunLog:
         # Off a terminal (CI, pipes) a live bar would print nothing useful; the summary says it all.
         with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
             task = progress.add_task("train", total=total, completed=start, stats="")
-            yield ProgressBar(progress, task)
+            yield ProgressBar(progress, task, total)
 
     def close(self) -> None:
         self.writer.flush()
@@ -55,11 +58,17 @@ class RunLog:
 
 
 class ProgressBar:
-    def __init__(self, progress: Progress, task: Any) -> None:
-        self._progress, self._task = progress, task
+    """A live bar on a terminal; elsewhere (CI, a file) a plain line at every tenth of the run."""
+
+    def __init__(self, progress: Progress, task: Any, total: int) -> None:
+        self._progress, self._task, self._total = progress, task, total
+        self._next_line = 0
 
     def update(self, step: int, stats: str) -> None:
         self._progress.update(self._task, completed=step, stats=stats)
+        if self._progress.disable and step >= self._next_line:
+            console.print(f"step {step}/{self._total}  {stats}")
+            self._next_line = step + max(1, self._total // 10)
 
 
 def summary_table(title: str, rows: Mapping[str, Any]) -> Table:

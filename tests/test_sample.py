@@ -100,6 +100,8 @@ def test_bad_checkpoints_are_refused_with_a_message(gaussian_run: Path, tmp_path
         with pytest.raises(UserError) as e:
             run_sample(tmp_path / "out", ckpt=path)
         assert str(path) in str(e.value), name
+        if name == "malicious_zip":
+            assert "would run code" in str(e.value)
     assert not (tmp_path / "pwned").exists(), "a checkpoint ran code while being read"
     with pytest.raises(UserError, match="does not exist"):
         run_sample(tmp_path / "out", ckpt=tmp_path / "missing.pt")
