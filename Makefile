@@ -22,7 +22,7 @@ train: $(STAMP)  ## the default experiment: the 1-D Gaussian (add ARGS="model=dc
 	$(BIN)/gan train $(ARGS)
 
 test: $(STAMP)  ## the fast suite (CPU, nothing downloaded)
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto $(ARGS)
 
 test-slow: $(STAMP)  ## long checks: seed sweeps, real MNIST from ../shared/data when present
 	$(BIN)/python -m pytest -m slow $(ARGS)

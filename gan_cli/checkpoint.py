@@ -73,6 +73,21 @@ def save(state: dict[str, Any], path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+class Folder:
+    """A run's checkpoints/: last.pt after every save, plus the newest `keep` periodic step_*.pt files."""
+
+    def __init__(self, folder: Path, keep: int) -> None:
+        self.folder, self.keep = folder, keep
+        self.last = folder / LAST
+
+    def save(self, state: dict[str, Any], step: int, periodic: bool = True) -> None:
+        save(state, self.last)
+        if periodic and self.keep > 0:
+            save(state, self.folder / f"step_{step:07d}.pt")
+            for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
+                old.unlink()
+
+
 def _fsync_dir(folder: Path) -> None:
     # The rename itself is only durable once the folder's entry is on disk.
     try:

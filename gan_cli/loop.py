@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -88,6 +89,25 @@ class Trainer:
         finally:
             e.D.requires_grad_(True)
         return loss.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything of the run that changes as it trains (the checkpoint adds config and RNGs)."""
+        e = self.exp
+        return {
+            "step": self.step,
+            "G": e.G.state_dict(),
+            "D": e.D.state_dict(),
+            "opt_g": e.opt_g.state_dict(),
+            "opt_d": e.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "data_rng": self.data_generator.get_state(),
+        }
+
+    def weights_finite(self) -> bool:
+        tensors = (t for m in (self.exp.G, self.exp.D) for t in m.state_dict().values() if t.is_floating_point())
+        return all(torch.isfinite(t).all() for t in tensors)
 
     @torch.no_grad()
     def d_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -35,61 +34,7 @@ def seed_everything(seed: int) -> None:
 
 
 def loop_options(cfg: DictConfig) -> LoopOptions:
-    return LoopOptions(
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        d_steps=cfg.d_steps,
-        g_steps=cfg.g_steps,
-        amp=cfg.amp,
-        log_every=cfg.log_every,
-        sample_every=cfg.sample_every,
-        ckpt_every=cfg.ckpt_every,
-        preview_n=cfg.preview_n,
-        lr_decay=cfg.lr_decay,
-    )
-
-
-class Checkpoints:
-    """checkpoints/last.pt after every save, plus the newest `keep` periodic step_*.pt files."""
-
-    def __init__(self, folder: Path, keep: int, exp: Experiment, trainer: Trainer, config: dict[str, Any], choices: dict[str, str]) -> None:
-        self.folder, self.keep = folder, keep
-        self.exp, self.trainer, self.config, self.choices = exp, trainer, config, choices
-        self.last = folder / checkpoint.LAST
-
-    def state(self, step: int) -> dict[str, Any]:
-        e, t = self.exp, self.trainer
-        return checkpoint.make(
-            step=step,
-            config=self.config,
-            choices=self.choices,
-            arch=e.arch,
-            G=e.G.state_dict(),
-            D=e.D.state_dict(),
-            opt_g=e.opt_g.state_dict(),
-            opt_d=e.opt_d.state_dict(),
-            scaler_g=t.scaler_g.state_dict(),
-            scaler_d=t.scaler_d.state_dict(),
-            schedulers=[s.state_dict() for s in t.schedulers],
-            rng=checkpoint.rng_state(),
-            data_rng=t.data_generator.get_state(),
-        )
-
-    def save(self, step: int, periodic: bool = True) -> None:
-        if not all(torch.isfinite(p).all() for m in (self.exp.G, self.exp.D) for p in m.state_dict().values() if p.is_floating_point()):
-            return  # never replace a good checkpoint with broken weights
-        checkpoint.save(self.state(step), self.last)
-        if periodic and self.keep > 0:
-            self._copy(self.last, self.folder / f"step_{step:07d}.pt")
-            for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
-                old.unlink()
-
-    @staticmethod
-    def _copy(src: Path, dst: Path) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+    return LoopOptions(**{f.name: cfg[f.name] for f in fields(LoopOptions)})
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -126,14 +71,20 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(exp, loop_options(cfg), seed=cfg.seed)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    ckpts = Checkpoints(run_dir / "checkpoints", cfg.keep_ckpts, exp, trainer, resolved, choices)
+    ckpts = checkpoint.Folder(run_dir / "checkpoints", keep=cfg.keep_ckpts)
+
+    def save_checkpoint(step: int, periodic: bool = True) -> None:
+        if trainer.weights_finite():  # never replace a good checkpoint with broken weights
+            state = checkpoint.make(**trainer.state_dict(), config=resolved, choices=choices, arch=exp.arch, rng=checkpoint.rng_state())
+            ckpts.save(state, step, periodic)
+
     log = RunLog(run_dir)
     what = " ".join(f"{k}={choices[k]}" for k in ("data", "model", "loss", "device") if k in choices)
     console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps -> {run_dir}")
     try:
-        result = trainer.run(log, ckpts.save)
+        result = trainer.run(log, save_checkpoint)
         if result.status == "completed":
-            ckpts.save(result.step, periodic=False)
+            save_checkpoint(result.step, periodic=False)
         final = result.last | (final_summary(exp, cfg.summary_n, cfg.seed) if result.status == "completed" else {})
         metrics = describe(result, final, cfg, choices)
         write_json(metrics, run_dir / "metrics.json")

@@ -99,3 +99,14 @@ def test_diverging_run_is_recorded_and_keeps_its_last_good_checkpoint(mnist_root
     if last.exists():  # any checkpoint that was written holds finite weights
         state = checkpoint.load(last)
         assert all(torch.isfinite(t).all() for t in state["G"].values() if t.is_floating_point())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_mixed_precision_on_cuda(model: str, mnist_root: Path, tmp_path: Path) -> None:
+    quick = [o for o in QUICK if not o.startswith("device=")]
+    metrics = run_train([f"model={model}", "data=mnist", f"data.root={mnist_root}", "data.download=false", "device=cuda", "amp=true", *quick], tmp_path)
+    assert metrics["status"] == "completed"
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["scaler_g"] and state["scaler_d"]  # the gradient scalers' state travels with the checkpoint
