@@ -1,0 +1,34 @@
+"""Shared behaviour of image data sets scaled to [-1, 1]: sample grids in TensorBoard and on disk."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid, save_image
+
+from gan_cli.data.base import Data, DProb
+
+
+class ImageData(Data):
+    bounded = True  # pixels scaled to [-1, 1], matching G's tanh
+
+    def summarize(self, fake: torch.Tensor) -> dict[str, float]:
+        # Image quality needs a trained feature extractor; the loss curves and grids speak meanwhile.
+        return {}
+
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
+        nrow = math.ceil(math.sqrt(len(fake)))
+        grid = make_grid(fake.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1)
+        writer.add_image("samples", grid, step)
+
+    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        fake = fake.detach().float().cpu()
+        png, npy = out / "samples.png", out / "samples.npy"
+        save_image(fake, png, nrow=math.ceil(math.sqrt(len(fake))), normalize=True, value_range=(-1, 1), pad_value=1)
+        np.save(npy, fake.numpy())  # (n, C, H, W) in [-1, 1], the raw output of G
+        return [png, npy]

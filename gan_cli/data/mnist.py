@@ -1,0 +1,71 @@
+"""MNIST digits through torchvision, held in memory as one tensor scaled to [-1, 1]."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from gan_cli.data.images import ImageData
+from gan_cli.errors import UserError
+
+RAW_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class MNIST(ImageData):
+    sample_shape = (1, 28, 28)
+
+    def __init__(self, root: str = "data", download: bool = True, train: bool = True) -> None:
+        # Nothing is read here: `gan sample` rebuilds this object from a checkpoint and never needs the files.
+        self.root, self.download, self.train = Path(root).expanduser(), bool(download), bool(train)
+        self._images: torch.Tensor | None = None
+
+    def _missing_message(self, why: str) -> str:
+        raw = self.root / "MNIST" / "raw"
+        files = ", ".join(RAW_FILES[self.train])
+        return (
+            f"MNIST could not be loaded from data.root={str(self.root)!r}: {why}. torchvision expects the files "
+            f"{files} (or their .gz archives) in {raw}/. Point data.root at the folder that holds MNIST/raw, "
+            "or fetch them there once on a machine that is online (data.download=true does that)."
+        )
+
+    def images(self) -> torch.Tensor:
+        """All images as one (N, 1, 28, 28) float tensor in [-1, 1], loaded on first use."""
+        if self._images is None:
+            from torchvision import datasets
+
+            if self.root.exists() and not self.root.is_dir():
+                raise UserError(f"data.root={str(self.root)!r} is a file, not a folder. Give the folder that holds MNIST/raw.")
+            try:
+                ds = datasets.MNIST(str(self.root), train=self.train, download=self.download)
+            except RuntimeError as e:
+                if "not found" in str(e).lower():
+                    why = "the files are not there and data.download=false"
+                else:  # torchvision lists every mirror it tried; the first line and the last cause suffice
+                    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+                    why = f"the download failed ({lines[0].rstrip(':')}: {lines[-1].strip('<>)')})"
+                raise UserError(self._missing_message(why)) from None
+            except (OSError, ValueError, AssertionError) as e:
+                raise UserError(self._missing_message(f"the files are unreadable or corrupt ({e})")) from None
+            self._images = ds.data.unsqueeze(1).float().div_(127.5).sub_(1.0)  # uint8 0..255 -> [-1, 1]
+        return self._images
+
+    def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+        # Loaded here, not on the first batch, so missing files stop the run before training starts.
+        images = self.images().to(device)  # once: batches are slices of one tensor, no per-image PIL work
+        if batch_size > len(images):
+            raise UserError(f"batch_size={batch_size} is larger than the {len(images)} images in data.root; lower batch_size.")
+        return self._stream(images, batch_size, generator, device)
+
+    @staticmethod
+    def _stream(images: torch.Tensor, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+        n = len(images)
+        while True:
+            order = torch.randperm(n, generator=generator).to(device)
+            # The last partial batch is dropped: batch norm and D's statistics prefer equal batches.
+            for start in range(0, n - batch_size + 1, batch_size):
+                yield images[order[start : start + batch_size]]
