@@ -1,0 +1,1 @@
+"""The MNIST classifier behind the image metrics, and the script that trains it."""
