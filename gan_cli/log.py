@@ -30,6 +30,10 @@ class RunLog:
             self.writer.add_scalar(tag, value, step)
         logger.info("step %d: %s", step, "  ".join(f"{k}={v:.5g}" for k, v in values.items()))
 
+    def evaluation(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """The numbers of an evaluation as eval/* scalars (flags as 0/1; lists and provenance left out)."""
+        self.scalars(step, {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not k.startswith("n")})
+
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
         finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}

@@ -27,6 +27,8 @@ class LoopOptions:
     ckpt_every: int = 1000
     preview_n: int = 64
     lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
+    eval_every: int = 500  # steps between evaluations during training
+    eval_n: int = 10000  # samples of G behind each of them
 
 
 @dataclass
@@ -40,7 +42,7 @@ class LoopResult:
 
 class Trainer:
     def __init__(self, exp: Experiment, opts: LoopOptions, seed: int) -> None:
-        self.exp, self.opts = exp, opts
+        self.exp, self.opts, self.seed = exp, opts, seed
         self.step = 0
         # The data order has its own generator, so changing the model never reshuffles the data.
         self.data_generator = torch.Generator().manual_seed(seed)
@@ -110,6 +112,20 @@ class Trainer:
         return all(torch.isfinite(t).all() for t in tensors)
 
     @torch.no_grad()
+    def evaluate(self, n: int) -> dict[str, Any]:
+        """The data set's metrics on `n` samples of G, from the same noise every time (0: none)."""
+        if n == 0:
+            return {}
+        e = self.exp
+        z = e.latent.sample(n, generator=torch.Generator().manual_seed(self.seed + 2))
+        e.G.eval()
+        try:
+            fake = torch.cat([e.G(chunk.to(e.device)).float().cpu() for chunk in z.split(4096)])
+        finally:
+            e.G.train()
+        return e.data.evaluate(fake)
+
+    @torch.no_grad()
     def d_prob(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.exp.D(x.to(self.exp.device)).float())
 
@@ -151,6 +167,8 @@ class Trainer:
                     bar.update(self.step, f"D {last['loss/D']:.3f}  G {last['loss/G']:.3f}  {last['perf/steps_per_sec']:.0f} it/s")
                 if self.step % o.sample_every == 0 or self.step == o.steps:
                     self.log_samples(log)
+                if self.step % o.eval_every == 0 and self.step < o.steps:  # the last one is the caller's
+                    log.evaluation(self.step, self.evaluate(o.eval_n))
                 if self.step % o.ckpt_every == 0 and self.step < o.steps:
                     checkpoint(self.step)
         return LoopResult("completed", self.step, time.perf_counter() - start, last)

@@ -43,11 +43,11 @@ def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     with torch.no_grad():
         fake = torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(4096)])
     files = data.save_samples(fake, out)
-    stats = data.summarize(fake)
+    stats = data.describe(fake)
     rows: dict[str, Any] = {"checkpoint": f"{cfg.ckpt} (step {state.get('step')})", "samples": cfg.n}
-    if "G_mean" in stats:
-        rows["mean"] = f"{stats['G_mean']:.4f}  (target {stats['target_mean']:.4f})"
-        rows["std"] = f"{stats['G_std']:.4f}  (target {stats['target_std']:.4f})"
+    if "target_mean" in stats:
+        rows["mean"] = f"{stats['mean']:.4f}  (target {stats['target_mean']:.4f})"
+        rows["std"] = f"{stats['std']:.4f}  (target {stats['target_std']:.4f})"
     rows |= {f"wrote {p.name}": str(p) for p in files}
     console.print(summary_table("gan sample", rows))
     return {"files": files, **stats}

@@ -34,7 +34,8 @@ def seed_everything(seed: int) -> None:
 
 
 def loop_options(cfg: DictConfig) -> LoopOptions:
-    return LoopOptions(**{f.name: cfg[f.name] for f in fields(LoopOptions)})
+    names = {f.name for f in fields(LoopOptions)} - {"eval_every", "eval_n"}
+    return LoopOptions(**{name: cfg[name] for name in names}, eval_every=cfg.eval.every, eval_n=cfg.eval.n_during)
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -43,19 +44,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def final_summary(exp: Experiment, n: int, seed: int) -> dict[str, float]:
-    """The data set's verdict on `n` fresh samples of G (e.g. mean and std against the target)."""
-    if n == 0:
-        return {}
-    exp.G.eval()
-    with torch.no_grad():
-        z = exp.latent.sample(n, generator=torch.Generator().manual_seed(seed + 2)).to(exp.device)
-        fake = torch.cat([exp.G(chunk).float().cpu() for chunk in z.split(4096)])
-    exp.G.train()
-    return exp.data.summarize(fake)
-
-
-def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Train one run into `run_dir`; returns what metrics.json holds. Raises UserError for bad settings."""
     check(cfg, TRAIN_RULES)
     choices = dict(choices or {})
@@ -85,18 +74,21 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None)
         result = trainer.run(log, save_checkpoint)
         if result.status == "completed":
             save_checkpoint(result.step, periodic=False)
-        final = result.last | (final_summary(exp, cfg.summary_n, cfg.seed) if result.status == "completed" else {})
-        metrics = describe(result, final, cfg, choices)
+        evaluation = trainer.evaluate(cfg.eval.n) if result.status == "completed" else {}
+        log.evaluation(result.step, evaluation)
+        metrics = describe(result, evaluation, cfg, choices, overrides)
         write_json(metrics, run_dir / "metrics.json")
         hparams = {k: choices[k] for k in ("data", "model", "loss") if k in choices} | flatten(resolved)
-        log.hparams(hparams, {f"final/{k}": v for k, v in final.items()} | {"final/diverged": float(result.status == "diverged")})
+        # final/* tags: add_hparams also writes these as scalars, so they must not reuse the eval/* series
+        numbers = {f"final/{k}": float(v) for k, v in (result.last | evaluation).items() if isinstance(v, (int, float))}
+        log.hparams(hparams, numbers | {"final/diverged": float(result.status == "diverged")})
     finally:
         log.close()
     show(metrics, run_dir, ckpts.last)
     return metrics
 
 
-def describe(result: LoopResult, final: dict[str, float], cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+def describe(result: LoopResult, evaluation: dict[str, Any], cfg: DictConfig, choices: dict[str, str], overrides: list[str] | None) -> dict[str, Any]:
     return {
         "status": result.status,
         "step": result.step,
@@ -106,20 +98,28 @@ def describe(result: LoopResult, final: dict[str, float], cfg: DictConfig, choic
         "steps_per_sec": round(result.step / max(result.elapsed_s, 1e-9), 2),
         "seed": cfg.seed,
         "choices": choices,
-        "final": final,
+        "overrides": list(overrides or []),  # what this run set on the command line; `gan report` groups by it
+        "final": result.last,  # the last logged means of the losses and D's outputs
+        "eval": evaluation,  # the data set's metrics on eval.n samples of the final G
         "gan_cli_version": __version__,
     }
 
 
+def evaluation_rows(ev: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation as table rows: G's moments against the target's, then every other number."""
+    rows: dict[str, Any] = {}
+    for key in ("mean", "std"):
+        if f"target_{key}" in ev:
+            off = abs(ev[key] - ev[f"target_{key}"])
+            rows[f"G {key}"] = f"{ev[key]:.3f}  (target {ev[f'target_{key}']:.3f}, off by {off:.3f})"
+    skip = {"mean", "std", "n", "collapsed"} | {k for k in ev if k.startswith("target_") or k.startswith("n_")}
+    return rows | {k: v for k, v in ev.items() if k not in skip and not isinstance(v, list)}
+
+
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s)"}
-    final = metrics["final"]
-    for key in ("loss/D", "loss/G", "D/real", "D/fake"):
-        if key in final:
-            rows[key] = final[key]
-    if "G_mean" in final:
-        rows["G mean"] = f"{final['G_mean']:.3f}  (target {final['target_mean']:.3f}, off by {abs(final['G_mean'] - final['target_mean']):.3f})"
-        rows["G std"] = f"{final['G_std']:.3f}  (target {final['target_std']:.3f}, off by {abs(final['G_std'] - final['target_std']):.3f})"
+    rows |= {k: v for k, v in metrics["final"].items() if not k.startswith("perf/")}
+    rows |= evaluation_rows(metrics["eval"])
     rows["run folder"] = str(run_dir)
     if last.exists():
         rows["checkpoint"] = str(last)
@@ -137,7 +137,7 @@ def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
 def main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     with user_errors():
-        metrics = train(cfg, Path(hc.runtime.output_dir), choices=dict(hc.runtime.choices))
+        metrics = train(cfg, Path(hc.runtime.output_dir), choices=dict(hc.runtime.choices), overrides=list(hc.overrides.task))
     # In a sweep a diverged job is recorded and the sweep goes on; a single run says so in its exit status.
     if metrics["status"] == "diverged" and hc.mode == RunMode.RUN:
         sys.exit(DIVERGED)

@@ -48,7 +48,9 @@ TRAIN_RULES: list[Rule] = [
     ("ckpt_every", _int(1), "a whole number >= 1"),
     ("keep_ckpts", _int(0), "a whole number >= 0"),
     ("preview_n", _int(1), "a whole number >= 1"),
-    ("summary_n", _int(0), "a whole number >= 0 (0 skips the summary sample)"),
+    ("eval.every", _int(1), "a whole number >= 1"),
+    ("eval.n", _int(0), "a whole number >= 0 (0 skips the final evaluation)"),
+    ("eval.n_during", _int(0), "a whole number >= 0 (0 skips evaluations during training)"),
 ]
 
 SAMPLE_RULES: list[Rule] = [

@@ -19,7 +19,7 @@ resolvers.register()
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # tests run tiny models; threads only fight each other
 
 # Loop options that make any run take a few steps and exercise every interval.
-QUICK = ["steps=4", "batch_size=8", "log_every=2", "sample_every=2", "ckpt_every=2", "preview_n=16", "summary_n=500", "device=cpu"]
+QUICK = ["steps=4", "batch_size=8", "log_every=2", "sample_every=2", "ckpt_every=2", "preview_n=16", "eval.every=2", "eval.n=500", "eval.n_during=200", "device=cpu"]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 GAN = str(Path(sys.executable).with_name("gan"))
-QUICK = ["batch_size=8", "log_every=2", "sample_every=4", "ckpt_every=4", "preview_n=16", "summary_n=500", "device=cpu"]
+QUICK = ["batch_size=8", "log_every=2", "sample_every=4", "ckpt_every=4", "preview_n=16", "eval.n=500", "eval.n_during=200", "device=cpu"]
 
 
 def gan(*args: str, cwd: Path | None = None, status: int | None = 0) -> subprocess.CompletedProcess[str]:

@@ -7,12 +7,15 @@ import math
 import pytest
 import torch
 
-from gan_cli.data.one_d import normal_pdf
 from gan_cli.losses.base import GANLoss
 from gan_cli.losses.minimax import Minimax
 from gan_cli.losses.nonsat import NonSaturating
 
 LOSSES = [Minimax(), NonSaturating()]
+
+
+def normal_pdf(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
 def sigmoid(x: float) -> float:

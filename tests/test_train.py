@@ -43,6 +43,11 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
         assert "density" in tags["images"]  # the p_data / p_g / D(x) figure
         assert "G/samples" in tags["histograms"]
         assert {"G/mean", "G/std"} <= set(tags["scalars"])
+        for tag in ("eval/w1", "eval/ks", "eval/success"):
+            assert [p.step for p in acc.Scalars(tag)] == [2, 4], tag  # during training, then the final one
+        ev = metrics["eval"]
+        assert ev["n"] == 500 and ev["target_mean"] == 4.0 and isinstance(ev["success"], bool)
+        assert acc.Scalars("eval/w1")[-1].value == pytest.approx(ev["w1"])
     hparams = acc.PluginTagToContent("hparams")
     assert hparams, "no hparams record"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -27,8 +28,12 @@ class Data(ABC):
         """An endless stream of (batch_size, *sample_shape) real batches on `device`."""
 
     @abstractmethod
-    def summarize(self, fake: torch.Tensor) -> dict[str, float]:
-        """Numbers that say how G's samples compare with the data (for the final summary)."""
+    def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
+        """Metrics of G's samples against the data, with the flags `success` and `collapsed` where they apply."""
+
+    def describe(self, fake: torch.Tensor) -> dict[str, float]:
+        """A few cheap numbers about G's samples that `gan sample` prints (none by default)."""
+        return {}
 
     @abstractmethod
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import scipy.stats
 import torch
 
-from gan_cli.data.one_d import OneDimensional, normal_pdf
+from gan_cli.data.one_d import OneDimensional
 from gan_cli.errors import UserError
 
 
 class Gaussian(OneDimensional):
-    def __init__(self, mean: float = 4.0, std: float = 1.25) -> None:
+    def __init__(self, mean: float = 4.0, std: float = 1.25, mean_tol: float = 0.1, std_tol: float = 0.1) -> None:
+        super().__init__(mean_tol, std_tol)
         if not (isinstance(mean, (int, float)) and math.isfinite(mean)):
             raise UserError(f"data.mean={mean!r} must be a finite number (e.g. data.mean=4.0).")
         if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
@@ -19,11 +22,8 @@ class Gaussian(OneDimensional):
         self.mean, self.std = float(mean), float(std)
 
     @property
-    def target(self) -> dict[str, float]:
-        return {"mean": self.mean, "std": self.std}
+    def dist(self) -> Any:
+        return scipy.stats.norm(loc=self.mean, scale=self.std)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, 1, generator=generator) * self.std + self.mean  # (n, 1)
-
-    def density(self, x: torch.Tensor) -> torch.Tensor:
-        return normal_pdf(x, self.mean, self.std)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,8 +17,7 @@ from gan_cli.data.base import Data, DProb
 class ImageData(Data):
     bounded = True  # pixels scaled to [-1, 1], matching G's tanh
 
-    def summarize(self, fake: torch.Tensor) -> dict[str, float]:
-        # Image quality needs a trained feature extractor; the loss curves and grids speak meanwhile.
+    def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         return {}
 
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:

@@ -6,12 +6,15 @@ import math
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from gan_cli.data.base import Data, DProb
+from gan_cli.errors import UserError
+from gan_cli.metrics.one_d import one_d_metrics
 from gan_cli.plots import density_figure
 
 
@@ -19,27 +22,42 @@ class OneDimensional(Data):
     sample_shape = (1,)
     bounded = False  # values live on the real line, so G's output stays linear
 
+    def __init__(self, mean_tol: float = 0.1, std_tol: float = 0.1) -> None:
+        for key, value in (("mean_tol", mean_tol), ("std_tol", std_tol)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise UserError(f"data.{key}={value!r} must be a finite number above 0 (e.g. data.{key}=0.1).")
+        self.mean_tol, self.std_tol = float(mean_tol), float(std_tol)
+
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, 1) draws from the data distribution."""
 
-    @abstractmethod
     def density(self, x: torch.Tensor) -> torch.Tensor:
-        """p_data(x), used for the figure of p_data, p_g and D."""
+        """p_data(x), for the figure of p_data, p_g and D."""
+        return torch.from_numpy(self.dist.pdf(x.double().numpy())).float()
+
+    @property
+    def target(self) -> dict[str, float]:
+        return {"mean": float(self.dist.mean()), "std": float(self.dist.std())}
 
     @property
     @abstractmethod
-    def target(self) -> dict[str, float]:
-        """The data's true moments, e.g. {"mean": 4.0, "std": 1.25}."""
+    def dist(self) -> Any:  # Any: scipy's frozen type (rv_continuous_frozen) is private
+        """The target as a frozen scipy.stats distribution, for exact metrics (W1, KS)."""
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
         while True:
             yield self.sample(batch_size, generator).to(device)
 
-    def summarize(self, fake: torch.Tensor) -> dict[str, float]:
+    def describe(self, fake: torch.Tensor) -> dict[str, float]:
         values = fake.detach().flatten().double().cpu()
-        stats = {"G_mean": values.mean().item(), "G_std": values.std().item()}
-        return stats | {f"target_{k}": v for k, v in self.target.items()}
+        return {"mean": values.mean().item(), "std": values.std().item()} | {f"target_{k}": v for k, v in self.target.items()}
+
+    def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
+        metrics = one_d_metrics(fake, self.dist, self.mean_tol, self.std_tol)
+        # Collapse: G squeezed most of its mass into a spike (a quarter of the target's spread or less).
+        metrics["collapsed"] = not metrics["std"] > 0.25 * metrics["target_std"]
+        return metrics
 
     def plot_range(self, fake: torch.Tensor) -> tuple[float, float]:
         mean, std = self.target["mean"], self.target["std"]
@@ -52,10 +70,9 @@ class OneDimensional(Data):
         return lo, hi
 
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
-        stats = self.summarize(fake)
-        writer.add_scalar("G/mean", stats["G_mean"], step)
-        writer.add_scalar("G/std", stats["G_std"], step)
         values = fake.detach().flatten().float().cpu()
+        writer.add_scalar("G/mean", values.double().mean().item(), step)
+        writer.add_scalar("G/std", values.double().std().item(), step)
         if torch.isfinite(values).all():
             writer.add_histogram("G/samples", values, step)
         lo, hi = self.plot_range(fake)
@@ -82,7 +99,3 @@ class OneDimensional(Data):
 
         plt.close(fig)
         return [txt, png]
-
-
-def normal_pdf(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
