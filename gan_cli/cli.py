@@ -11,6 +11,8 @@ from gan_cli.errors import fail
 COMMANDS = {
     "train": ("gan_cli.train", "train a GAN (Hydra overrides; -m for sweeps)"),
     "sample": ("gan_cli.sample", "write samples of G from a checkpoint alone"),
+    "eval": ("gan_cli.evaluate", "the data set's metrics on samples of a checkpoint's G"),
+    "report": ("gan_cli.report", "group a sweep's runs by setting: mean ± std over seeds"),
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,23 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     return table
+
+
+def evaluation_rows(ev: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation as table rows: G's moments against the target's, then every other number."""
+    rows: dict[str, Any] = {}
+    for key in ("mean", "std"):
+        if f"target_{key}" in ev:
+            off = abs(ev[key] - ev[f"target_{key}"])
+            rows[f"G {key}"] = f"{ev[key]:.3f}  (target {ev[f'target_{key}']:.3f}, off by {off:.3f})"
+    skip = {"mean", "std", "n", "collapsed"} | {k for k in ev if k.startswith("target_") or k.startswith("n_")}
+    return rows | {k: v for k, v in ev.items() if k not in skip and not isinstance(v, list)}
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from gan_cli.build import Experiment
+from gan_cli.generate import generate
 from gan_cli.log import RunLog
 
 TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* are mean probabilities
@@ -117,13 +118,7 @@ class Trainer:
         if n == 0:
             return {}
         e = self.exp
-        z = e.latent.sample(n, generator=torch.Generator().manual_seed(self.seed + 2))
-        e.G.eval()
-        try:
-            fake = torch.cat([e.G(chunk.to(e.device)).float().cpu() for chunk in z.split(4096)])
-        finally:
-            e.G.train()
-        return e.data.evaluate(fake)
+        return e.data.evaluate(generate(e.G, e.latent, n, self.seed + 2, e.device))
 
     @torch.no_grad()
     def d_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import checkpoint, resolvers
 from gan_cli.build import build_models, make
 from gan_cli.errors import UserError, user_errors
+from gan_cli.generate import generate
 from gan_cli.log import console, summary_table
 from gan_cli.validate import SAMPLE_RULES, check
 
@@ -39,9 +40,7 @@ def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     state = checkpoint.load(cfg.ckpt)
     device = make(cfg.device, "device")
     G, data, latent = load_generator(state, device)
-    z = latent.sample(cfg.n, generator=torch.Generator().manual_seed(cfg.seed))
-    with torch.no_grad():
-        fake = torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(4096)])
+    fake = generate(G, latent, cfg.n, cfg.seed, device)
     files = data.save_samples(fake, out)
     stats = data.describe(fake)
     rows: dict[str, Any] = {"checkpoint": f"{cfg.ckpt} (step {state.get('step')})", "samples": cfg.n}

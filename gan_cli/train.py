@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import sys
 from dataclasses import fields
@@ -18,9 +16,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import __version__, checkpoint, resolvers
-from gan_cli.build import Experiment, build
+from gan_cli.build import build
 from gan_cli.errors import DIVERGED, UserError, user_errors
-from gan_cli.log import RunLog, console, flatten, summary_table
+from gan_cli.log import RunLog, console, evaluation_rows, flatten, summary_table, write_json
 from gan_cli.loop import LoopOptions, LoopResult, Trainer
 from gan_cli.validate import TRAIN_RULES, check
 
@@ -36,12 +34,6 @@ def seed_everything(seed: int) -> None:
 def loop_options(cfg: DictConfig) -> LoopOptions:
     names = {f.name for f in fields(LoopOptions)} - {"eval_every", "eval_n"}
     return LoopOptions(**{name: cfg[name] for name in names}, eval_every=cfg.eval.every, eval_n=cfg.eval.n_during)
-
-
-def write_json(data: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -103,17 +95,6 @@ def describe(result: LoopResult, evaluation: dict[str, Any], cfg: DictConfig, ch
         "eval": evaluation,  # the data set's metrics on eval.n samples of the final G
         "gan_cli_version": __version__,
     }
-
-
-def evaluation_rows(ev: dict[str, Any]) -> dict[str, Any]:
-    """An evaluation as table rows: G's moments against the target's, then every other number."""
-    rows: dict[str, Any] = {}
-    for key in ("mean", "std"):
-        if f"target_{key}" in ev:
-            off = abs(ev[key] - ev[f"target_{key}"])
-            rows[f"G {key}"] = f"{ev[key]:.3f}  (target {ev[f'target_{key}']:.3f}, off by {off:.3f})"
-    skip = {"mean", "std", "n", "collapsed"} | {k for k in ev if k.startswith("target_") or k.startswith("n_")}
-    return rows | {k: v for k, v in ev.items() if k not in skip and not isinstance(v, list)}
 
 
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:

@@ -49,4 +49,4 @@ def run_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
 
     cfg, choices = compose_config("train", overrides)
     with contextlib.redirect_stdout(io.StringIO()):
-        return train(cfg, run_dir, choices=choices)
+        return train(cfg, run_dir, choices=choices, overrides=overrides)

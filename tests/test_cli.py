@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -78,6 +79,22 @@ def test_multirun_gives_each_job_its_own_named_folder(tmp_path: Path) -> None:
         assert list((sweep / job / "tb").glob("events.out.tfevents.*"))
         metrics = json.loads((sweep / job / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["choices"]["loss"] == job.split(",")[0].split("=")[1]
+    assert "report.csv" in gan("report", str(sweep)).stdout
+    with open(sweep / "report.csv") as f:
+        rows = {row["setting"]: row for row in csv.DictReader(f)}
+    assert {s.split(",")[1] for s in rows} == {"loss=minimax", "loss=nonsat"}  # seeds pooled, loss kept apart
+    assert all(row["runs"] == "2" for row in rows.values())
+    assert "| setting | runs | succeeded |" in (sweep / "report.md").read_text()
+
+
+def test_eval_writes_the_metrics_of_a_checkpoint(tmp_path: Path) -> None:
+    gan("train", "steps=30", *QUICK, f"hydra.run.dir={tmp_path / 'run'}")
+    out = gan("eval", f"ckpt={tmp_path / 'run'}", "n=2000", f"out={tmp_path / 'eval'}", "device=cpu").stdout
+    assert "w1" in out and "ks" in out
+    result = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert result["step"] == 30 and result["eval"]["n"] == 2000 and 0 <= result["eval"]["ks"] <= 1
+    assert_clean_error(gan("eval", f"out={tmp_path}", status=2), "gan eval needs a checkpoint")
+    assert_clean_error(gan("report", str(tmp_path / "nowhere"), status=2), "does not exist")
 
 
 def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist_root: Path) -> None:

@@ -1,0 +1,132 @@
+"""`gan report PATH`: every run under PATH, grouped by its settings, with mean ± std over seeds.
+
+A sweep's unit of truth is the setting, not the run: a GAN that works for one seed may
+collapse or diverge for the next, so the report counts those outcomes beside the means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from gan_cli.errors import UserError, user_errors
+from gan_cli.log import console
+
+# Not settings: what differs between the seeds of one setting, or between machines.
+IGNORED_KEYS = ("seed", "data.root", "hydra.", "device")
+
+
+def load_runs(root: Path) -> list[dict[str, Any]]:
+    if not root.exists():
+        raise UserError(f"{str(root)!r} does not exist. Give a sweep folder (outputs/multirun/<date>/<time>) or outputs/.")
+    runs = []
+    for path in sorted(root.rglob("metrics.json")):
+        try:
+            run = json.loads(path.read_text())
+        except (OSError, ValueError):
+            console.print(f"[yellow]skipped[/] {path}: not readable JSON")
+            continue
+        runs.append(run | {"path": str(path.parent)})
+    if not runs:
+        raise UserError(f"no runs under {str(root)!r}: no metrics.json was found. Point gan report at a folder that gan train wrote.")
+    return runs
+
+
+def setting(run: dict[str, Any]) -> str:
+    """The run's group: its data/model/loss and its other overrides, less the seed."""
+    items = {k: v for k, v in run.get("choices", {}).items() if k in ("data", "model", "loss")}
+    for override in run.get("overrides", []):
+        key, _, value = override.lstrip("+~").partition("=")
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in IGNORED_KEYS):
+            items[key] = value
+    return ",".join(f"{k}={v}" for k, v in sorted(items.items())) or "(defaults)"
+
+
+def numbers(evaluation: dict[str, Any]) -> dict[str, float]:
+    skip = lambda k: k == "n" or k.startswith("n_") or k.startswith("target_")  # noqa: E731
+    return {k: float(v) for k, v in evaluation.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and not skip(k)}
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[setting(run)].append(run)
+    rows = []
+    for name, members in sorted(groups.items()):
+        evals = [run.get("eval", {}) for run in members]
+        row: dict[str, Any] = {
+            "setting": name,
+            "runs": len(members),
+            "succeeded": sum(e.get("success") is True for e in evals),
+            "diverged": sum(run.get("status") == "diverged" for run in members),
+            "collapsed": sum(e.get("collapsed") is True for e in evals),
+        }
+        values: dict[str, list[float]] = defaultdict(list)
+        for e in evals:
+            for key, value in numbers(e).items():
+                if math.isfinite(value):
+                    values[key].append(value)
+        for key, series in values.items():
+            row[f"{key}_mean"] = statistics.fmean(series)
+            row[f"{key}_std"] = statistics.stdev(series) if len(series) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        names += [k.removesuffix("_mean") for k in row if k.endswith("_mean") and k.removesuffix("_mean") not in names]
+    return names
+
+
+def cell(row: dict[str, Any], metric: str) -> str:
+    if f"{metric}_mean" not in row:
+        return "-"
+    return f"{row[f'{metric}_mean']:.4g} ± {row[f'{metric}_std']:.2g}"
+
+
+def write(rows: list[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
+    metrics = metric_names(rows)
+    head = ["setting", "runs", "succeeded", "diverged", "collapsed", *metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([str(r[h]) for h in head[:5]] + [cell(r, m) for m in metrics]) + " |" for r in rows]
+    md, csv_path = folder / "report.md", folder / "report.csv"
+    md.write_text(f"# gan report: {folder}\n\nMean ± std over the runs of each setting.\n\n" + "\n".join(lines) + "\n")
+    fields = head[:5] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return md, csv_path
+
+
+def report(root: Path) -> list[dict[str, Any]]:
+    rows = summarize(load_runs(root))
+    metrics = metric_names(rows)
+    table = Table(title=f"gan report: {root}", title_justify="left")
+    for column in ("setting", "runs", "ok", "diverged", "collapsed", *metrics):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r["setting"], str(r["runs"]), str(r["succeeded"]), str(r["diverged"]), str(r["collapsed"]), *(cell(r, m) for m in metrics))
+    console.print(table)
+    folder = root if root.is_dir() else root.parent
+    for path in write(rows, folder):
+        console.print(f"wrote {path}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="gan report", description="Group the runs under PATH by setting: mean ± std over seeds, and counts of succeeded, diverged and collapsed runs. Writes report.md and report.csv into PATH.")
+    parser.add_argument("path", type=Path, help="a sweep folder (outputs/multirun/<date>/<time>) or all of outputs/")
+    args = parser.parse_args(argv)
+    with user_errors():
+        report(args.path)
