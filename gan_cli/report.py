@@ -117,10 +117,11 @@ def report(root: Path) -> list[dict[str, Any]]:
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(r["setting"], str(r["runs"]), str(r["succeeded"]), str(r["diverged"]), str(r["collapsed"]), *(cell(r, m) for m in metrics))
-    console.print(table)
     folder = root if root.is_dir() else root.parent
-    for path in write(rows, folder):
-        console.print(f"wrote {path}")
+    md, csv_path = write(rows, folder)
+    # Off a terminal (CI logs, files) a wide table would be folded into narrow columns; Markdown stays readable.
+    console.print(table) if console.is_terminal else print(md.read_text())
+    console.print(f"wrote {md}\nwrote {csv_path}")
     return rows
 
 

@@ -36,6 +36,11 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
     for tag in ("D/real", "D/fake"):
         assert all(0 <= p.value <= 1 for p in acc.Scalars(tag))
     if data == "mnist":
+        ev = metrics["eval"]
+        assert {"fd", "kid", "classifier_score", "precision", "recall", "modes_covered", "success", "collapsed"} <= set(ev)
+        assert ev["n_fake"] == 500 and ev["reference"] == "MNIST test (64)" and len(ev["extractor_sha256"]) == 64
+        assert 1 <= ev["classifier_score"] <= 10 and sum(ev["class_histogram"]) == 500
+        assert [p.step for p in acc.Scalars("eval/fd")] == [2, 4]
         assert "samples" in tags["images"]
         image = acc.Images("samples")[-1]
         assert image.step == 4 and image.width > 28 * 4  # a grid of the 16 preview samples

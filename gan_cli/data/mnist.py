@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,37 +23,53 @@ class MNIST(ImageData):
     def __init__(self, root: str = "data", download: bool = True, train: bool = True) -> None:
         # Nothing is read here: `gan sample` rebuilds this object from a checkpoint and never needs the files.
         self.root, self.download, self.train = Path(root).expanduser(), bool(download), bool(train)
-        self._images: torch.Tensor | None = None
+        self._loaded: dict[bool, torch.Tensor] = {}
+        self._classifier: tuple[torch.nn.Module, str] | None = None
 
-    def _missing_message(self, why: str) -> str:
+    def _missing_message(self, why: str, train: bool) -> str:
         raw = self.root / "MNIST" / "raw"
-        files = ", ".join(RAW_FILES[self.train])
+        files = ", ".join(RAW_FILES[train])
         return (
             f"MNIST could not be loaded from data.root={str(self.root)!r}: {why}. torchvision expects the files "
             f"{files} (or their .gz archives) in {raw}/. Point data.root at the folder that holds MNIST/raw, "
             "or fetch them there once on a machine that is online (data.download=true does that)."
         )
 
-    def images(self) -> torch.Tensor:
-        """All images as one (N, 1, 28, 28) float tensor in [-1, 1], loaded on first use."""
-        if self._images is None:
+    def images(self, train: bool | None = None) -> torch.Tensor:
+        """A split's images as one (N, 1, 28, 28) float tensor in [-1, 1], loaded on first use (default: data.train's)."""
+        train = self.train if train is None else train
+        if train not in self._loaded:
             from torchvision import datasets
 
             if self.root.exists() and not self.root.is_dir():
                 raise UserError(f"data.root={str(self.root)!r} is a file, not a folder. Give the folder that holds MNIST/raw.")
             try:
-                ds = datasets.MNIST(str(self.root), train=self.train, download=self.download)
+                ds = datasets.MNIST(str(self.root), train=train, download=self.download)
             except RuntimeError as e:
                 if "not found" in str(e).lower():
                     why = "the files are not there and data.download=false"
                 else:  # torchvision lists every mirror it tried; the first line and the last cause suffice
                     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
                     why = f"the download failed ({lines[0].rstrip(':')}: {lines[-1].strip('<>)')})"
-                raise UserError(self._missing_message(why)) from None
+                raise UserError(self._missing_message(why, train)) from None
             except (OSError, ValueError, AssertionError) as e:
-                raise UserError(self._missing_message(f"the files are unreadable or corrupt ({e})")) from None
-            self._images = ds.data.unsqueeze(1).float().div_(127.5).sub_(1.0)  # uint8 0..255 -> [-1, 1]
-        return self._images
+                raise UserError(self._missing_message(f"the files are unreadable or corrupt ({e})", train)) from None
+            self._loaded[train] = ds.data.unsqueeze(1).float().div_(127.5).sub_(1.0)  # uint8 0..255 -> [-1, 1]
+        return self._loaded[train]
+
+    def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
+        """The shipped classifier's metrics against the 10k test digits (never the training split G saw)."""
+        from gan_cli.eval.classifier import load_classifier
+        from gan_cli.metrics.images import image_metrics
+
+        if self._classifier is None:
+            self._classifier = load_classifier("cpu")
+        classifier, sha256 = self._classifier
+        reference = self.images(train=False)
+        metrics = image_metrics(fake.detach().float().cpu(), reference, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
+        metrics["success"] = metrics["modes_covered"] == 10
+        metrics["collapsed"] = metrics["modes_covered"] <= 5  # half the digits or fewer
+        return metrics
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
         # Loaded here, not on the first batch, so missing files stop the run before training starts.
