@@ -94,7 +94,10 @@ def evaluation_rows(ev: dict[str, Any]) -> dict[str, Any]:
             off = abs(ev[key] - ev[f"target_{key}"])
             rows[f"G {key}"] = f"{ev[key]:.3f}  (target {ev[f'target_{key}']:.3f}, off by {off:.3f})"
     skip = {"mean", "std", "n", "collapsed"} | {k for k in ev if k.startswith("target_") or k.startswith("n_")}
-    return rows | {k: v for k, v in ev.items() if k not in skip and not isinstance(v, list)}
+    rows |= {k: v for k, v in ev.items() if k not in skip and not isinstance(v, (list, dict))}
+    if ev.get("floor"):
+        rows["real-data floor"] = ", ".join(f"{k} {v:.4g}" for k, v in ev["floor"].items())
+    return rows
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

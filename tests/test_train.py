@@ -40,6 +40,7 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
         assert {"fd", "kid", "classifier_score", "precision", "recall", "modes_covered", "success", "collapsed"} <= set(ev)
         assert ev["n_fake"] == 500 and ev["reference"] == "MNIST test (64)" and len(ev["extractor_sha256"]) == 64
         assert 1 <= ev["classifier_score"] <= 10 and sum(ev["class_histogram"]) == 500
+        assert ev["floor"]["classifier_score"] > 9.5 and ev["floor"]["fd"] < 1  # the real-data floor rides along
         assert [p.step for p in acc.Scalars("eval/fd")] == [2, 4]
         assert "samples" in tags["images"]
         image = acc.Images("samples")[-1]

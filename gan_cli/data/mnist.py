@@ -59,7 +59,7 @@ class MNIST(ImageData):
 
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         """The shipped classifier's metrics against the 10k test digits (never the training split G saw)."""
-        from gan_cli.eval.classifier import load_classifier
+        from gan_cli.eval.classifier import floor, load_classifier
         from gan_cli.metrics.images import image_metrics
 
         if self._classifier is None:
@@ -69,6 +69,7 @@ class MNIST(ImageData):
         metrics = image_metrics(fake.detach().float().cpu(), reference, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
         metrics["success"] = metrics["modes_covered"] == 10
         metrics["collapsed"] = metrics["modes_covered"] <= 5  # half the digits or fewer
+        metrics["floor"] = floor()  # what real digits score, so a reader knows what "perfect" reads as
         return metrics
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:

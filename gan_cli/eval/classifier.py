@@ -67,6 +67,12 @@ def _regenerate() -> str:
     return f"Reinstall gan-cli, or regenerate the weights and their record with `{TRAIN_COMMAND}`."
 
 
+def floor() -> dict[str, float]:
+    """The metrics of real training digits against the test digits, measured once and kept in the record."""
+    record = json.loads(resources.files("gan_cli.eval").joinpath(RECORD_FILE).read_text())
+    return {k: v for k, v in record.get("floor", {}).items() if isinstance(v, (int, float))}
+
+
 def load_classifier(device: torch.device | str = "cpu", *, folder: Path | None = None) -> tuple[MnistClassifier, str]:
     """The shipped classifier (eval mode, on `device`) and its weights' sha256, checked against the record.
 
