@@ -34,7 +34,7 @@ class RunLog:
 
     def evaluation(self, step: int, metrics: Mapping[str, Any]) -> None:
         """The numbers of an evaluation as eval/* scalars (flags as 0/1; lists and provenance left out)."""
-        self.scalars(step, {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not k.startswith("n")})
+        self.scalars(step, {f"eval/{k}": v for k, v in metric_numbers(metrics).items()})
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
@@ -84,6 +84,15 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     return table
+
+
+def metric_numbers(ev: Mapping[str, Any], flags: bool = True) -> dict[str, float]:
+    """An evaluation's metrics as numbers: no provenance (n, n_*) or target constants; flags as 0/1 unless flags=False."""
+    return {
+        k: float(v)
+        for k, v in ev.items()
+        if isinstance(v, (int, float)) and (flags or not isinstance(v, bool)) and k != "n" and not k.startswith(("n_", "target_"))
+    }
 
 
 def evaluation_rows(ev: dict[str, Any]) -> dict[str, Any]:

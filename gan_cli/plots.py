@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,6 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=100)
+    plt.close(fig)  # pyplot keeps every figure alive until closed
 
 
 def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.ndarray | None, title: str) -> Figure:

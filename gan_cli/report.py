@@ -18,7 +18,7 @@ from typing import Any
 from rich.table import Table
 
 from gan_cli.errors import UserError, user_errors
-from gan_cli.log import console
+from gan_cli.log import console, metric_numbers
 
 # Not settings: what differs between the seeds of one setting, or between machines.
 IGNORED_KEYS = ("seed", "data.root", "hydra.", "device")
@@ -50,11 +50,6 @@ def setting(run: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(items.items())) or "(defaults)"
 
 
-def numbers(evaluation: dict[str, Any]) -> dict[str, float]:
-    skip = lambda k: k == "n" or k.startswith("n_") or k.startswith("target_")  # noqa: E731
-    return {k: float(v) for k, v in evaluation.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and not skip(k)}
-
-
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
@@ -71,7 +66,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         values: dict[str, list[float]] = defaultdict(list)
         for e in evals:
-            for key, value in numbers(e).items():
+            for key, value in metric_numbers(e, flags=False).items():  # flags are counted above
                 if math.isfinite(value):
                     values[key].append(value)
         for key, series in values.items():

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import __version__, checkpoint, resolvers
 from gan_cli.build import build
 from gan_cli.errors import DIVERGED, UserError, user_errors
-from gan_cli.log import RunLog, console, evaluation_rows, flatten, summary_table, write_json
+from gan_cli.log import RunLog, console, evaluation_rows, flatten, metric_numbers, summary_table, write_json
 from gan_cli.loop import LoopOptions, LoopResult, Trainer
 from gan_cli.validate import TRAIN_RULES, check
 
@@ -72,7 +72,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         write_json(metrics, run_dir / "metrics.json")
         hparams = {k: choices[k] for k in ("data", "model", "loss") if k in choices} | flatten(resolved)
         # final/* tags: add_hparams also writes these as scalars, so they must not reuse the eval/* series
-        numbers = {f"final/{k}": float(v) for k, v in (result.last | evaluation).items() if isinstance(v, (int, float))}
+        numbers = {f"final/{k}": v for k, v in (result.last | metric_numbers(evaluation)).items()}
         log.hparams(hparams, numbers | {"final/diverged": float(result.status == "diverged")})
     finally:
         log.close()

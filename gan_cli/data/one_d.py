@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from gan_cli.data.base import Data, DProb
 from gan_cli.errors import UserError
 from gan_cli.metrics.one_d import one_d_metrics
-from gan_cli.plots import density_figure
+from gan_cli.plots import density_figure, save_figure
 
 
 class OneDimensional(Data):
@@ -94,8 +94,5 @@ class OneDimensional(Data):
         lo, hi = self.plot_range(fake)
         xs = torch.linspace(lo, hi, 400)
         fig = density_figure(xs.numpy(), p_data=self.density(xs).numpy(), fake=values, d=None, title=f"{len(values)} samples of G")
-        fig.savefig(png, dpi=100)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        save_figure(fig, png)
         return [txt, png]
