@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import random
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,27 +19,9 @@ from gan_cli import __version__
 from gan_cli.errors import UserError
 
 FORMAT = "gan-cli checkpoint"
-FORMAT_VERSION = 1  # bump when the layout changes; load() refuses newer layouts by name
+FORMAT_VERSION = 2  # bump when the layout changes; load() refuses newer layouts by name
+RESUMABLE_SINCE = 2  # format 1 lacked the data stream's position, so it can be sampled from but not resumed
 LAST = "last.pt"
-
-
-def rng_state() -> dict[str, Any]:
-    """The global RNGs the loop draws from (noise, dropout, shuffles)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_as_tuple(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuple(x: Any) -> Any:
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 def make(**parts: Any) -> dict[str, Any]:
@@ -79,13 +60,27 @@ class Folder:
     def __init__(self, folder: Path, keep: int) -> None:
         self.folder, self.keep = folder, keep
         self.last = folder / LAST
+        for stale in folder.glob(".*.tmp"):  # half-written files of a process that was killed mid-save
+            stale.unlink(missing_ok=True)
 
     def save(self, state: dict[str, Any], step: int, periodic: bool = True) -> None:
-        save(state, self.last)
-        if periodic and self.keep > 0:
-            save(state, self.folder / f"step_{step:07d}.pt")
-            for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
-                old.unlink()
+        """Write last.pt (and step_*.pt); a failed write raises UserError and leaves the previous files as they were."""
+        try:
+            save(state, self.last)
+            if periodic and self.keep > 0:
+                save(state, self.folder / f"step_{step:07d}.pt")
+                for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
+                    old.unlink()
+        except OSError as e:
+            kept = (
+                f"the previous {self.last} is intact; once that is fixed, continue with `gan train resume={self.folder.parent}`"
+                if self.last.is_file()
+                else "no earlier checkpoint of this run exists"
+            )
+            raise UserError(
+                f"could not write the step-{step} checkpoint into {self.folder} ({e.strerror or e}); {kept}. "
+                "Free disk space or make the folder writable."
+            ) from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -102,22 +97,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def resolve(path: str | os.PathLike[str]) -> Path:
-    """A checkpoint file, or a run folder whose checkpoints/last.pt is meant."""
+def resolve(path: str | os.PathLike[str], key: str = "ckpt") -> Path:
+    """A checkpoint file, or a run folder whose checkpoints/last.pt is meant; `key` names the option in messages."""
     p = Path(path).expanduser()
     if p.is_dir():
         for candidate in (p / "checkpoints" / LAST, p / LAST):
             if candidate.is_file():
                 return candidate
-        raise UserError(f"ckpt={str(p)!r} is a folder with no checkpoints/{LAST} in it. Give a .pt file or a run folder.")
+        raise UserError(f"{key}={str(p)!r} is a folder with no checkpoints/{LAST} in it. Give a .pt file or a run folder.")
     if not p.exists():
-        raise UserError(f"ckpt={str(p)!r} does not exist. Give the path of a checkpoint, e.g. outputs/<run>/checkpoints/{LAST}.")
+        raise UserError(f"{key}={str(p)!r} does not exist. Give the path of a checkpoint, e.g. outputs/<run>/checkpoints/{LAST}.")
     return p
 
 
-def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load(path: str | os.PathLike[str], key: str = "ckpt") -> dict[str, Any]:
     """Read a checkpoint safely and check that it is one of ours, or explain why not."""
-    p = resolve(path)
+    p = resolve(path, key)
     try:
         with warnings.catch_warnings():  # torch's notes on odd pickles would only bury our message
             warnings.simplefilter("ignore")
@@ -142,4 +137,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(p)!r} uses checkpoint format {version!r}, written by gan-cli {state.get('gan_cli_version')}; "
             f"this gan-cli ({__version__}) reads format {FORMAT_VERSION} and older. Upgrade gan-cli to read it."
         )
+    for key, kind in (("config", dict), ("arch", dict), ("G", dict), ("step", int)):
+        if not isinstance(state.get(key), kind):
+            raise UserError(f"{str(p)!r} is a gan-cli checkpoint without a valid `{key}` entry: it is damaged or was edited. Use another checkpoint of the run.")
     return state

@@ -23,9 +23,16 @@ logger = logging.getLogger("gan_cli")  # goes to the run folder's train.log (see
 class RunLog:
     """One run's TensorBoard writer (events under `run_dir/tb`) and its terminal output."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+        """`purge_step`: a continued run's first new step; readers drop the earlier events from it on,
+        which a killed or diverged run had logged past its checkpoint, so no step appears twice."""
         self.tb_dir = run_dir / "tb"
-        self.writer = SummaryWriter(str(self.tb_dir))
+        self.writer = SummaryWriter(str(self.tb_dir), purge_step=purge_step)
+
+    def restart(self, purge_step: int) -> None:
+        """Go on logging from an earlier step (after a roll-back)."""
+        self.close()
+        self.writer = SummaryWriter(str(self.tb_dir), purge_step=purge_step)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         for tag, value in values.items():
@@ -36,11 +43,12 @@ class RunLog:
         """The numbers of an evaluation as eval/* scalars (flags as 0/1; lists and provenance left out)."""
         self.scalars(step, {f"eval/{k}": v for k, v in metric_numbers(metrics).items()})
 
-    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
         finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run.
-        self.writer.add_hparams(dict(hparams), finite, run_name=".")
+        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run;
+        # at the final step, so a continued run purges it like any other point.
+        self.writer.add_hparams(dict(hparams), finite, run_name=".", global_step=step)
 
     @contextlib.contextmanager
     def progress(self, total: int, start: int) -> Iterator[ProgressBar]:

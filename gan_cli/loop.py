@@ -12,6 +12,7 @@ import torch
 from gan_cli.build import Experiment
 from gan_cli.generate import generate
 from gan_cli.log import RunLog
+from gan_cli.rng import rng_state, set_rng_state
 
 TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* are mean probabilities
 
@@ -34,7 +35,7 @@ class LoopOptions:
 
 @dataclass
 class LoopResult:
-    status: str  # "completed" or "diverged"
+    status: str  # "completed", "diverged" or "interrupted"
     step: int  # rounds completed (with finite losses)
     elapsed_s: float
     last: dict[str, float] = field(default_factory=dict)  # the last logged means of TAGS
@@ -45,9 +46,9 @@ class Trainer:
     def __init__(self, exp: Experiment, opts: LoopOptions, seed: int) -> None:
         self.exp, self.opts, self.seed = exp, opts, seed
         self.step = 0
+        self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round
         # The data order has its own generator, so changing the model never reshuffles the data.
-        self.data_generator = torch.Generator().manual_seed(seed)
-        self.batches = exp.data.batches(opts.batch_size, self.data_generator, exp.device)
+        self.batches = exp.data.batches(opts.batch_size, torch.Generator().manual_seed(seed), exp.device)
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(seed + 1)).to(exp.device)
         device_type = exp.device.type
@@ -94,19 +95,48 @@ class Trainer:
         return loss.detach()
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything of the run that changes as it trains (the checkpoint adds config and RNGs)."""
+        """Everything of the run that changes as it trains; with it, training goes on exactly as if never stopped."""
         e = self.exp
         return {
             "step": self.step,
-            "G": e.G.state_dict(),
+            "G": e.G.state_dict(),  # batch-norm running statistics included
             "D": e.D.state_dict(),
-            "opt_g": e.opt_g.state_dict(),
+            "opt_g": e.opt_g.state_dict(),  # Adam's moments and the current (decayed) learning rates
             "opt_d": e.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
-            "data_rng": self.data_generator.get_state(),
+            "data_stream": self.batches.state_dict(),  # the data order and the position in it
+            "rng": rng_state(),  # the noise z and anything else drawn from the global RNGs
         }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        e = self.exp
+        self.step = int(state["step"])
+        e.G.load_state_dict(state["G"])
+        e.D.load_state_dict(state["D"])
+        e.opt_g.load_state_dict(state["opt_g"])
+        e.opt_d.load_state_dict(state["opt_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+            if scheduler.total_iters != self.opts.steps:  # resumed with a new `steps`: decay as if planned so
+                scheduler.total_iters = self.opts.steps
+                for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+                    group["lr"] = base * max(0.0, 1.0 - self.step / self.opts.steps)
+        self.batches.load_state_dict(state["data_stream"])
+        set_rng_state(state["rng"])
+
+    def scale_lr(self, factor: float, nets: str = "gd") -> None:
+        """Multiply the learning rates of G and/or D (and what their decay goes on from) by `factor`."""
+        chosen = [opt for net, opt in (("g", self.exp.opt_g), ("d", self.exp.opt_d)) if net in nets]
+        for opt in chosen:
+            for group in opt.param_groups:
+                group["lr"] *= factor
+        for scheduler in self.schedulers:
+            if scheduler.optimizer in chosen:
+                scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
 
     def weights_finite(self) -> bool:
         tensors = (t for m in (self.exp.G, self.exp.D) for t in m.state_dict().values() if t.is_floating_point())
@@ -134,7 +164,8 @@ class Trainer:
             G.train(), D.train()
 
     def run(self, log: RunLog, checkpoint: Callable[[int], None]) -> LoopResult:
-        """Train until `opts.steps`; stops at the first round whose losses are not finite."""
+        """Train until `opts.steps`; stops at the first round whose losses are not finite, or after the
+        round in which `stop_signal` was set."""
         o = self.opts
         sums, count = torch.zeros(len(TAGS)), 0
         last: dict[str, float] = {}
@@ -166,4 +197,6 @@ class Trainer:
                     log.evaluation(self.step, self.evaluate(o.eval_n))
                 if self.step % o.ckpt_every == 0 and self.step < o.steps:
                     checkpoint(self.step)
+                if self.stop_signal is not None and self.step < o.steps:
+                    return LoopResult("interrupted", self.step, time.perf_counter() - start, last)
         return LoopResult("completed", self.step, time.perf_counter() - start, last)

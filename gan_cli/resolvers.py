@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from omegaconf import OmegaConf
 
 
-def _parse(overrides: Sequence[str]) -> list:
+def parse_overrides(overrides: Sequence[str]) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -21,7 +21,7 @@ def _parse(overrides: Sequence[str]) -> list:
 def swept_keys(argv: Sequence[str] | None = None) -> set[str]:
     """The keys a sweep varies (loss=minimax,nonsat; seed=range(3); ...), read from the command line."""
     args = [a for a in (sys.argv[1:] if argv is None else argv) if "=" in a and not a.startswith("-")]
-    return {o.key_or_group for o in _parse(args) if o.is_sweep_override()}
+    return {o.key_or_group for o in parse_overrides(args) if o.is_sweep_override()}
 
 
 def job_dir(task_overrides: Sequence[str], num: int) -> str:
@@ -30,12 +30,20 @@ def job_dir(task_overrides: Sequence[str], num: int) -> str:
     Overrides shared by every job (steps=..., data.root=...) would make each name long and alike.
     """
     swept = swept_keys()
-    parts = sorted((o.key_or_group, o.input_line) for o in _parse(task_overrides) if o.key_or_group in swept)
+    parts = sorted((o.key_or_group, o.input_line) for o in parse_overrides(task_overrides) if o.key_or_group in swept)
     name = ",".join(line for _, line in parts) or f"job{num}"
     name = re.sub(r"[/\\]+", "_", name).strip(". ")
     return name[:200] if len(name) <= 200 else f"{name[:190]}_job{num}"  # a name is at most 255 bytes
 
 
+def run_dir(resume: object, default: str) -> str:
+    from gan_cli.resume import run_dir as resumed_run_dir
+
+    return resumed_run_dir(resume, default)
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("gan.job_dir"):
         OmegaConf.register_new_resolver("gan.job_dir", job_dir)
+    if not OmegaConf.has_resolver("gan.run_dir"):
+        OmegaConf.register_new_resolver("gan.run_dir", run_dir)

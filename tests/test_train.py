@@ -66,7 +66,7 @@ def test_checkpoint_describes_itself(tmp_path: Path) -> None:
     run_train(["steps=6", *QUICK[1:], "keep_ckpts=1"], tmp_path)
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert state["format"] == checkpoint.FORMAT and state["step"] == 6
-    for key in ("G", "D", "opt_g", "opt_d", "rng", "data_rng", "config", "choices", "arch", "gan_cli_version", "torch_version"):
+    for key in ("G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "rng", "data_stream", "config", "choices", "overrides", "arch", "gan_cli_version", "torch_version"):
         assert key in state, key
     assert state["config"]["steps"] == 6 and state["config"]["data"]["mean"] == 4.0
     assert state["arch"] == {"sample_shape": [1], "latent_dim": state["config"]["latent"]["dim"], "bounded": False}

@@ -19,13 +19,24 @@ from torch.utils.tensorboard import SummaryWriter
 DProb = Callable[[torch.Tensor], torch.Tensor]
 
 
+class BatchStream(Iterator[torch.Tensor], ABC):
+    """An endless stream of real batches whose position can be saved, so a resumed run sees the same batches."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Where the stream stands: enough for load_state_dict to continue with the very next batch."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 class Data(ABC):
     sample_shape: tuple[int, ...]  # one sample, e.g. (1,) or (1, 28, 28)
     bounded: bool  # True when samples lie in [-1, 1], so G should end in tanh
 
     @abstractmethod
-    def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
-        """An endless stream of (batch_size, *sample_shape) real batches on `device`."""
+    def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
+        """An endless stream of (batch_size, *sample_shape) real batches on `device`, its order drawn from `generator`."""
 
     @abstractmethod
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:

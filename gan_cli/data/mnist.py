@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gan_cli.data.base import BatchStream
 from gan_cli.data.images import ImageData
 from gan_cli.errors import UserError
 
@@ -15,6 +15,35 @@ RAW_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+
+class EpochStream(BatchStream):
+    """Epochs of a fixed tensor in a fresh random order each; the position is (the RNG state that drew
+    this epoch's order, the offset into it), so a resumed run redraws the same order and goes on from there."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, generator: torch.Generator) -> None:
+        self.images, self.batch_size, self.generator = images, batch_size, generator
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        self.epoch_rng = self.generator.get_state()
+        self.order = torch.randperm(len(self.images), generator=self.generator).to(self.images.device)
+        self.offset = 0
+
+    def __next__(self) -> torch.Tensor:
+        if self.offset + self.batch_size > len(self.images):
+            self._new_epoch()  # the last partial batch is dropped: batch norm and D prefer equal batches
+        batch = self.images[self.order[self.offset : self.offset + self.batch_size]]
+        self.offset += self.batch_size
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_rng": self.epoch_rng, "offset": self.offset}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["epoch_rng"])
+        self._new_epoch()
+        self.offset = int(state["offset"])
 
 
 class MNIST(ImageData):
@@ -77,13 +106,4 @@ class MNIST(ImageData):
         images = self.images().to(device)  # once: batches are slices of one tensor, no per-image PIL work
         if batch_size > len(images):
             raise UserError(f"batch_size={batch_size} is larger than the {len(images)} images in data.root; lower batch_size.")
-        return self._stream(images, batch_size, generator, device)
-
-    @staticmethod
-    def _stream(images: torch.Tensor, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
-        n = len(images)
-        while True:
-            order = torch.randperm(n, generator=generator).to(device)
-            # The last partial batch is dropped: batch norm and D's statistics prefer equal batches.
-            for start in range(0, n - batch_size + 1, batch_size):
-                yield images[order[start : start + batch_size]]
+        return EpochStream(images, batch_size, generator)

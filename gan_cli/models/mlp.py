@@ -46,7 +46,7 @@ class Discriminator(nn.Module):
         act = (lambda: nn.LeakyReLU(0.2)) if image else nn.Tanh
         layers: list[nn.Module] = [nn.Flatten()]  # (B, numel)
         width = math.prod(sample_shape)
-        for h in hidden:
+        for h in reversed(hidden):  # D mirrors G: wide near the pixels, narrow near the logit
             layers += [nn.Linear(width, h), act()]  # (B, h)
             width = h
         layers.append(nn.Linear(width, 1))  # (B, 1) logit
