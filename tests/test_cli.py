@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-GAN = str(Path(sys.executable).with_name("gan"))
+from tests.commands import assert_clean_error, gan
+
 QUICK = ["batch_size=8", "log_every=2", "sample_every=4", "ckpt_every=4", "preview_n=16", "eval.n=500", "eval.n_during=200", "device=cpu"]
-
-
-def gan(*args: str, cwd: Path | None = None, status: int | None = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "HYDRA_FULL_ERROR": ""}
-    done = subprocess.run([GAN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if status is not None:
-        assert done.returncode == status, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def assert_clean_error(done: subprocess.CompletedProcess[str], *phrases: str) -> None:
-    """A user's mistake: non-zero exit, the phrases in the message, and no traceback."""
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out
-    assert "Traceback" not in out, out
-    for phrase in phrases:
-        assert phrase in " ".join(out.split()), f"{phrase!r} not in:\n{out}"
 
 
 def test_gan_help_lists_the_commands() -> None:

@@ -1,7 +1,8 @@
 """Fully connected G and D, sized from the data.
 
-On MNIST this is the classic GAN of the tutorials: G 100 -> 128 -> 784 (tanh), D 784 -> 128 -> 1.
-On 1-D data it is a small tanh MLP, as in the 50-line GAN example.
+On MNIST this is the classic MLP GAN of the tutorials: G 100 -> 256 -> 512 -> 1024 -> 784 (tanh),
+D 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU and dropout. On 1-D data it is a small tanh MLP,
+as in the 50-line GAN example.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import torch
 from torch import nn
 
 
-def _default_hidden(sample_numel: int) -> list[int]:
-    # One wide layer suffices for 784 pixels; a 1-D density needs depth more than width.
-    return [128] if sample_numel > 1 else [32, 32]
+def _image_act() -> nn.Module:
+    return nn.LeakyReLU(0.2)  # keeps gradients alive where ReLU units die in adversarial training
 
 
 class Generator(nn.Module):
@@ -23,8 +23,7 @@ class Generator(nn.Module):
         super().__init__()
         self.sample_shape = tuple(sample_shape)
         image = math.prod(sample_shape) > 1
-        # ReLU for images (the classic MNIST MLP); tanh keeps the 1-D toy smooth.
-        act = nn.ReLU if image else nn.Tanh
+        act = _image_act if image else nn.Tanh  # tanh keeps the 1-D toy's density smooth
         layers: list[nn.Module] = []
         width = latent_dim
         for h in hidden:
@@ -40,14 +39,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int]) -> None:
+    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float) -> None:
         super().__init__()
         image = math.prod(sample_shape) > 1
-        act = (lambda: nn.LeakyReLU(0.2)) if image else nn.Tanh
+        act = _image_act if image else nn.Tanh
         layers: list[nn.Module] = [nn.Flatten()]  # (B, numel)
         width = math.prod(sample_shape)
         for h in reversed(hidden):  # D mirrors G: wide near the pixels, narrow near the logit
             layers += [nn.Linear(width, h), act()]  # (B, h)
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))  # a fully connected D memorises pixels and wins outright without it
             width = h
         layers.append(nn.Linear(width, 1))  # (B, 1) logit
         self.net = nn.Sequential(*layers)
@@ -60,7 +61,10 @@ def build(
     sample_shape: Sequence[int],
     latent_dim: int,
     bounded: bool,
-    hidden: Sequence[int] | None = None,  # null: [128] for images, [32, 32] for 1-D
+    hidden: Sequence[int] | None = None,  # G's layer widths (D uses them reversed); null: [256, 512, 1024] for images, [32, 32] for 1-D
+    dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, 0 for 1-D
 ) -> tuple[nn.Module, nn.Module]:
-    hidden = list(hidden) if hidden is not None else _default_hidden(math.prod(sample_shape))
-    return Generator(latent_dim, sample_shape, hidden, bounded), Discriminator(sample_shape, hidden)
+    image = math.prod(sample_shape) > 1
+    hidden = list(hidden) if hidden is not None else ([256, 512, 1024] if image else [32, 32])
+    dropout = dropout if dropout is not None else (0.3 if image else 0.0)
+    return Generator(latent_dim, sample_shape, hidden, bounded), Discriminator(sample_shape, hidden, dropout)

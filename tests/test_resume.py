@@ -1,0 +1,204 @@
+"""Nothing lost: a run stopped by a signal, killed outright or failing to write goes on exactly where it was.
+
+The reference is always the same run trained straight through: a continued run must end with
+bitwise-equal weights and optimiser states (CPU), and TensorBoard must hold each step once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli import checkpoint
+from gan_cli.errors import UserError
+from tests.commands import ENV, GAN, assert_clean_error, gan
+from tests.conftest import run_train
+from tests.tb import events
+
+# 1-D defaults (linear lr decay, k=2) with cheap evaluations. Logging and checkpoint intervals draw
+# nothing from any RNG, so runs that differ only in them must train identically.
+ONE_D = ["steps=1000", "log_every=10", "sample_every=500", "eval.every=250", "eval.n_during=300", "eval.n=300", "device=cpu"]
+# DCGAN on the tests' 256 small MNIST-format images: batch norm, Adam, and 6 epochs of reshuffled data.
+DCGAN = ["model=dcgan", "steps=200", "batch_size=8", "log_every=10", "sample_every=100", "eval.every=100", "eval.n_during=100", "eval.n=100", "preview_n=16", "model.ngf=8", "model.ndf=8", "device=cpu", "threads=1"]
+
+
+def dcgan(mnist_root: Path) -> list[str]:
+    return [*DCGAN, f"data.root={mnist_root}", "data.download=false"]
+
+
+@pytest.fixture(scope="module")
+def straight_one_d(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    run = tmp_path_factory.mktemp("straight_one_d")
+    run_train([*ONE_D, "ckpt_every=1000"], run)
+    return checkpoint.load(run / "checkpoints" / "last.pt")
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for net in ("G", "D"):
+        assert a[net].keys() == b[net].keys()
+        for name in a[net]:
+            assert torch.equal(a[net][name], b[net][name]), f"{net}.{name} differs"
+    for opt in ("opt_g", "opt_d"):
+        for index, state in a[opt]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(value, b[opt]["state"][index][key]), f"{opt} {key} differs"
+        assert a[opt]["param_groups"][0]["lr"] == b[opt]["param_groups"][0]["lr"]
+
+
+def assert_each_step_once(run: Path, every: int, last: int) -> None:
+    steps = [p.step for p in events(run / "tb").Scalars("loss/D")]
+    assert steps == list(range(every, last + 1, every)), steps
+
+
+def start(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([GAN, "train", *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"the run ended before {path.name} appeared: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_checkpoints_and_resume_finishes_the_same_run(signum: int, straight_one_d: dict, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    process = start([*ONE_D, "ckpt_every=50", f"hydra.run.dir={run}"])
+    wait_for(run / "checkpoints" / "step_0000050.pt", process)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, out + err
+    assert "Traceback" not in out + err
+    assert f"Continue with: gan train resume={run}" in " ".join(out.split())
+    metrics = json.loads((run / "metrics.json").read_text())
+    stopped = metrics["step"]
+    assert metrics["status"] == "interrupted" and 50 <= stopped < 1000
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == stopped  # the step it stopped at, not an older one
+
+    # Only resume=: the checkpoint brings the rest of the config.
+    done = gan("train", f"resume={run}")
+    assert f"continuing from step {stopped}" in " ".join(done.stdout.split())
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+    assert_same_training_state(checkpoint.load(run / "checkpoints" / "last.pt"), straight_one_d)
+    assert_each_step_once(run, 10, 1000)
+
+
+def test_killed_at_random_moments_and_resumed_each_time(straight_one_d: dict, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [*ONE_D, "ckpt_every=20", "resume=auto", f"hydra.run.dir={run}"]  # resume=auto: start afresh the first time
+    last = run / "checkpoints" / "last.pt"
+    rng = random.Random(0)
+    steps_seen = []
+    for _ in range(5):
+        before = last.stat().st_mtime_ns if last.exists() else None
+        process = start(args)
+        while not last.exists() or last.stat().st_mtime_ns == before:  # it has trained and saved at least once
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.4))  # then a moment anywhere between, or during, checkpoint writes
+        process.kill()
+        process.wait()
+        steps_seen.append(checkpoint.load(last)["step"])  # intact and loadable after every SIGKILL
+    assert steps_seen == sorted(steps_seen) and steps_seen[-1] < 1000, steps_seen
+    gan("train", *args)
+    assert_same_training_state(checkpoint.load(last), straight_one_d)
+    assert_each_step_once(run, 10, 1000)
+    assert not list((run / "checkpoints").glob(".*.tmp")), "a half-written file of a killed save was left behind"
+
+
+def test_dcgan_on_mnist_resumes_exactly_across_epochs(mnist_root: Path, tmp_path: Path) -> None:
+    run_train([*dcgan(mnist_root), "ckpt_every=200"], tmp_path / "straight")
+    run = tmp_path / "run"
+    process = start([*dcgan(mnist_root), "ckpt_every=20", f"hydra.run.dir={run}"])
+    wait_for(run / "checkpoints" / "step_0000060.pt", process)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode == 143
+    gan("train", f"resume={run / 'checkpoints' / 'step_0000060.pt'}")  # an earlier periodic checkpoint works too
+    straight = checkpoint.load(tmp_path / "straight" / "checkpoints" / "last.pt")
+    assert_same_training_state(checkpoint.load(run / "checkpoints" / "last.pt"), straight)
+    assert any("running_mean" in k for k in straight["D"])  # batch-norm statistics were part of the comparison
+    assert_each_step_once(run, 10, 200)
+
+
+@pytest.fixture
+def short_run(tmp_path: Path) -> Path:
+    run = tmp_path / "short"
+    run_train(["steps=20", "log_every=5", "eval.every=10", "eval.n=200", "eval.n_during=200", "device=cpu"], run)
+    return run
+
+
+def test_resume_may_change_steps_and_intervals_but_not_what_the_weights_are(short_run: Path) -> None:
+    for override, phrase in (
+        ("model=dcgan", "the checkpoint was trained with model=mlp"),
+        ("data=mnist", "the checkpoint was trained with data=gaussian"),
+        ("seed=5", "seed: 0 in the checkpoint, 5 now"),
+        ("latent.dim=3", "latent"),
+        ("lr_decay=none", "lr_decay: linear in the checkpoint, none now"),
+    ):
+        with pytest.raises(UserError, match="cannot resume with") as e:
+            run_train([f"resume={short_run}", override], short_run)
+        assert phrase in str(e.value), str(e.value)
+    # a finished run trained on: more steps, a new log interval, a lower learning rate for D
+    metrics = run_train([f"resume={short_run}", "steps=40", "log_every=4", "optim.d.lr=1e-3"], short_run)
+    assert metrics["status"] == "completed" and metrics["step"] == 40
+    assert metrics["resumed_from"] == str(short_run / "checkpoints" / "last.pt")
+    state = checkpoint.load(short_run / "checkpoints" / "last.pt")
+    assert state["config"]["steps"] == 40 and state["config"]["optim"]["d"]["lr"] == 1e-3
+    assert state["config"]["data"]["mean"] == 4.0  # the rest came from the checkpoint, not from the defaults
+    assert "steps=40" in state["overrides"] and "steps=20" not in state["overrides"]
+    steps = [p.step for p in events(short_run / "tb").Scalars("loss/D")]
+    assert steps == [5, 10, 15, 20, 24, 28, 32, 36, 40]
+
+
+def test_resume_auto_without_a_checkpoint_starts_afresh(tmp_path: Path) -> None:
+    metrics = run_train(["resume=auto", "steps=4", "eval.n=100", "eval.n_during=100", "device=cpu"], tmp_path)
+    assert metrics["status"] == "completed" and metrics["resumed_from"] is None
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_save, calls = torch.save, []
+
+    def disk_fills_up(obj: object, f: object) -> None:
+        calls.append(1)
+        if len(calls) > 2:  # step 2 writes last.pt and step_0000002.pt; the disk is full from step 4 on
+            raise OSError(28, "No space left on device")
+        real_save(obj, f)
+
+    monkeypatch.setattr(checkpoint.torch, "save", disk_fills_up)
+    with pytest.raises(UserError) as e:
+        run_train(["steps=6", "ckpt_every=2", "eval.n=100", "eval.n_during=100", "device=cpu"], tmp_path)
+    message = str(e.value)
+    assert "could not write the step-4 checkpoint" in message and "No space left on device" in message
+    assert f"resume={tmp_path}" in message
+    monkeypatch.undo()
+    assert checkpoint.load(tmp_path / "checkpoints" / "last.pt")["step"] == 2
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+
+
+def test_divergence_rolls_back_and_retries_with_lower_learning_rates(mnist_root: Path, tmp_path: Path) -> None:
+    mnist = ["data=mnist", "model=mlp", f"data.root={mnist_root}", "data.download=false", "batch_size=8", "eval.n=100", "eval.n_during=100"]
+    overrides = [*mnist, "optim.d.lr=1e30", "optim.g.lr=1e30", "steps=20", "log_every=1", "ckpt_every=5", "device=cpu"]
+    assert run_train(overrides, tmp_path / "plain")["status"] == "diverged"
+    metrics = run_train([*overrides, "divergence.retries=2", "divergence.lr_factor=1e-34"], tmp_path / "retry")
+    assert metrics["status"] == "completed" and metrics["step"] == 20
+    [retry] = metrics["retries"]  # 1e30 x 1e-34 = 1e-4 trains fine, so one retry was enough
+    assert retry["lr_d"] == pytest.approx(1e-4) and retry["back_to"] < retry["diverged_at"]
+    state = checkpoint.load(tmp_path / "retry" / "checkpoints" / "last.pt")
+    assert state["config"]["optim"]["d"]["lr"] == pytest.approx(1e-4)  # a later resume goes on at the lowered rate
+    assert_each_step_once(tmp_path / "retry", 1, 20)
+
+
+def test_a_sweep_cannot_resume_one_run(tmp_path: Path) -> None:
+    done = gan("train", "-m", "seed=0,1", f"resume={tmp_path}", f"hydra.sweep.dir={tmp_path / 's'}", status=2)
+    assert_clean_error(done, "continues one run, not a sweep", "resume=auto")
