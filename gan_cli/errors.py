@@ -27,10 +27,18 @@ def fail(message: str, status: int = USAGE_ERROR) -> None:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn UserError (and Ctrl-C) into a clean exit instead of a traceback."""
+    """Turn UserError, a config that cannot be read, and Ctrl-C into a clean exit instead of a traceback."""
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         yield
     except UserError as e:
         fail(str(e))
+    except OmegaConfBaseException as e:  # e.g. an override whose value is a broken ${...} interpolation
+        where = f" (at {e.full_key})" if getattr(e, "full_key", None) else ""
+        fail(
+            f"the config could not be read{where}: {str(e).splitlines()[0]}. Values written as ${{...}} are "
+            "interpolations; check the overrides that use them, or quote a literal value."
+        )
     except KeyboardInterrupt:
         fail("interrupted.", status=130)

@@ -15,7 +15,7 @@ from gan_cli.errors import UserError, user_errors
 from gan_cli.generate import generate
 from gan_cli.log import console, evaluation_rows, summary_table, write_json
 from gan_cli.sample import load_generator
-from gan_cli.validate import SAMPLE_RULES, check
+from gan_cli.validate import EVAL_RULES, check
 
 resolvers.register()
 
@@ -23,7 +23,7 @@ resolvers.register()
 def evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("gan eval needs a checkpoint: gan eval ckpt=outputs/<run>/checkpoints/last.pt (or the run folder).")
-    check(cfg, SAMPLE_RULES)
+    check(cfg, EVAL_RULES)
     state = checkpoint.load(cfg.ckpt)
     if cfg.data_root is not None:  # the run's data.root was relative to wherever it was trained
         state["config"]["data"]["root"] = str(cfg.data_root)

@@ -14,8 +14,8 @@ from gan_cli.errors import UserError
 Rule = tuple[str, Callable[[Any], bool], str]
 
 
-def _int(lo: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+def _int(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
 
 
 def _positive_number(v: Any) -> bool:
@@ -30,10 +30,17 @@ def _betas(v: Any) -> bool:
     )
 
 
+def _node(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+NODE = "a group of options (set them one by one: KEY.OPTION=VALUE), not a single value"
+
 TRAIN_RULES: list[Rule] = [
+    *((key, _node, NODE) for key in ("data", "model", "loss", "device", "latent", "optim", "optim.g", "optim.d", "eval", "divergence")),
     ("seed", _int(0), "a whole number >= 0"),
     ("steps", _int(1), "a whole number >= 1"),
-    ("batch_size", _int(1), "a whole number >= 1"),
+    ("batch_size", _int(1, 2**20), "a whole number from 1 to 1048576"),
     ("d_steps", _int(1), "a whole number >= 1"),
     ("g_steps", _int(1), "a whole number >= 1"),
     ("amp", lambda v: isinstance(v, bool), "true or false"),
@@ -42,25 +49,34 @@ TRAIN_RULES: list[Rule] = [
     ("optim.g.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("optim.d.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("lr_decay", lambda v: v in ("none", "linear"), "none or linear"),
-    ("threads", lambda v: v is None or _int(1)(v), "null (torch's default) or a whole number >= 1"),
+    ("threads", lambda v: v is None or _int(1, 1024)(v), "null (torch's default) or a whole number from 1 to 1024"),
     ("log_every", _int(1), "a whole number >= 1"),
     ("sample_every", _int(1), "a whole number >= 1"),
     ("ckpt_every", _int(1), "a whole number >= 1"),
     ("keep_ckpts", _int(0), "a whole number >= 0"),
-    ("preview_n", _int(1), "a whole number >= 1"),
+    ("preview_n", _int(1, 10_000), "a whole number from 1 to 10000"),
     ("resume", lambda v: v is None or (isinstance(v, str) and v != ""), "null, auto, or the path of a checkpoint or run folder"),
     ("divergence.retries", _int(0), "a whole number >= 0"),
     ("divergence.lr_factor", lambda v: _positive_number(v) and v < 1, "a number between 0 and 1 (exclusive), e.g. 0.5"),
     ("eval.every", _int(1), "a whole number >= 1"),
-    ("eval.n", _int(0), "a whole number >= 0 (0 skips the final evaluation)"),
-    ("eval.n_during", _int(0), "a whole number >= 0 (0 skips evaluations during training)"),
+    ("eval.n", _int(0, 1_000_000), "a whole number from 0 to 1000000 (0 skips the final evaluation)"),
+    ("eval.n_during", _int(0, 1_000_000), "a whole number from 0 to 1000000 (0 skips evaluations during training)"),
+    ("dry_run", lambda v: isinstance(v, bool), "true or false"),
 ]
 
+def _path(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
 SAMPLE_RULES: list[Rule] = [
-    ("n", _int(1), "a whole number >= 1"),
+    ("device", _node, NODE),
+    ("ckpt", _path, "the path of a checkpoint file or of a run folder"),
+    ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
 ]
 
+
+EVAL_RULES: list[Rule] = [*SAMPLE_RULES, ("data_root", lambda v: v is None or _path(v), "null (the checkpoint's data.root) or a folder")]
 
 _ABSENT = object()
 

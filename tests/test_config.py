@@ -94,7 +94,8 @@ def test_mlp_sizes_follow_the_data(mnist_root: Path) -> None:
     data = make(cfg.data, "data")
     G, D = build_models(cfg.model, arch_of(data, make(cfg.latent, "latent")))
     linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linear] == [(100, 128), (128, 784)]  # the classic MNIST GAN
+    assert [(m.in_features, m.out_features) for m in linear] == [(100, 256), (256, 512), (512, 1024), (1024, 784)]  # the classic MNIST MLP GAN
     assert isinstance(list(G.modules())[-1], torch.nn.Tanh)
     linear = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linear] == [(784, 128), (128, 1)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(784, 1024), (1024, 512), (512, 256), (256, 1)]  # G mirrored
+    assert sum(isinstance(m, torch.nn.Dropout) for m in D.modules()) == 3

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from gan_cli.errors import UserError
+from gan_cli.evaluate import evaluate
 from gan_cli.sample import sample
 from tests.conftest import QUICK, compose_config, run_train
 
@@ -95,13 +96,41 @@ def bad_checkpoints(tmp_path: Path, good: Path) -> dict[str, Path]:
     return paths
 
 
-def test_bad_checkpoints_are_refused_with_a_message(gaussian_run: Path, tmp_path: Path) -> None:
-    for name, path in bad_checkpoints(tmp_path, gaussian_run / "checkpoints" / "last.pt").items():
-        with pytest.raises(UserError) as e:
+def refuse(command: str, path: Path, tmp_path: Path) -> str:
+    """Hand `path` to a command that reads checkpoints; return its UserError's message."""
+    with pytest.raises(UserError) as e:
+        if command == "sample":
             run_sample(tmp_path / "out", ckpt=path)
-        assert str(path) in str(e.value), name
+        elif command == "eval":
+            cfg, _ = compose_config("eval", [f"ckpt={path}", "n=100", "device=cpu"])
+            evaluate(cfg, tmp_path / "eval")
+        else:
+            run_train([f"resume={path}", "device=cpu"], tmp_path / "resumed")
+    return str(e.value)
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "resume"])
+def test_bad_checkpoints_are_refused_with_a_message(command: str, gaussian_run: Path, tmp_path: Path) -> None:
+    for name, path in bad_checkpoints(tmp_path, gaussian_run / "checkpoints" / "last.pt").items():
+        message = refuse(command, path, tmp_path)
+        assert str(path) in message, (name, message)
+        if name.startswith("malicious"):
+            assert "would run code" in message or "not a readable checkpoint" in message
         if name == "malicious_zip":
-            assert "would run code" in str(e.value)
+            assert "would run code" in message
     assert not (tmp_path / "pwned").exists(), "a checkpoint ran code while being read"
-    with pytest.raises(UserError, match="does not exist"):
-        run_sample(tmp_path / "out", ckpt=tmp_path / "missing.pt")
+    assert "does not exist" in refuse(command, tmp_path / "missing.pt", tmp_path)
+
+
+def test_checkpoints_of_other_versions_and_edited_ones(gaussian_run: Path, tmp_path: Path) -> None:
+    good = torch.load(gaussian_run / "checkpoints" / "last.pt", weights_only=True)
+    newer, older, edited = tmp_path / "newer.pt", tmp_path / "older.pt", tmp_path / "edited.pt"
+    torch.save({**good, "format_version": 99}, newer)
+    torch.save({**good, "format_version": 1}, older)
+    torch.save({k: v for k, v in good.items() if k != "config"}, edited)
+    for command in ("sample", "eval", "resume"):
+        assert "uses checkpoint format 99" in refuse(command, newer, tmp_path)
+        assert "without a valid `config` entry" in refuse(command, edited, tmp_path)
+    # format 1 lacked the data order: it still samples, but cannot be resumed exactly
+    run_sample(tmp_path / "old", ckpt=older, n=10)
+    assert "cannot be continued exactly" in refuse("resume", older, tmp_path)

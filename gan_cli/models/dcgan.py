@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gan_cli.errors import UserError
+from gan_cli.models import checks
 
 SHAPE = (1, 28, 28)
 
@@ -73,4 +74,5 @@ def build(
             f"model=dcgan needs 1x28x28 images scaled to [-1, 1] (data=mnist), but the data give samples "
             f"of shape {tuple(sample_shape)}."
         )
+    ngf, ndf = checks.whole("model.ngf", ngf, 1, 1024), checks.whole("model.ndf", ndf, 1, 1024)
     return Generator(latent_dim, ngf), Discriminator(ndf)

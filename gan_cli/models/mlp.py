@@ -13,6 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gan_cli.errors import UserError
+from gan_cli.models import checks
+
 
 def _image_act() -> nn.Module:
     return nn.LeakyReLU(0.2)  # keeps gradients alive where ReLU units die in adversarial training
@@ -66,5 +69,9 @@ def build(
 ) -> tuple[nn.Module, nn.Module]:
     image = math.prod(sample_shape) > 1
     hidden = list(hidden) if hidden is not None else ([256, 512, 1024] if image else [32, 32])
-    dropout = dropout if dropout is not None else (0.3 if image else 0.0)
+    if not 1 <= len(hidden) <= 16:
+        raise UserError(f"model.hidden={hidden!r} is not allowed: give 1 to 16 layer widths, e.g. model.hidden=[256,512].")
+    widths = [latent_dim, *(checks.whole("model.hidden[]", h, 1, 65536) for h in hidden), math.prod(sample_shape)]
+    checks.size("model.hidden", sum(a * b + b for a, b in zip(widths, widths[1:])))
+    dropout = checks.fraction("model.dropout", dropout) if dropout is not None else (0.3 if image else 0.0)
     return Generator(latent_dim, sample_shape, hidden, bounded), Discriminator(sample_shape, hidden, dropout)
