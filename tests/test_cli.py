@@ -131,3 +131,13 @@ def test_sample_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage" * 100)
     assert_clean_error(gan("sample", f"ckpt={junk}", f"out={tmp_path}", status=2), "not a readable checkpoint")
     assert_clean_error(gan("sample", "ckpt=x.pt", "n=0", f"out={tmp_path}", status=2), "n=0 is not allowed")
+
+
+def test_unwritable_output_and_data_root_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    assert_clean_error(gan("train", f"hydra.run.dir={a_file / 'run'}", status=2), "hydra.run.dir=", "is a file, not a folder")
+    assert_clean_error(gan("train", "-m", "seed=0,1", f"hydra.sweep.dir={a_file / 's'}", status=2), "hydra.sweep.dir=", "is a file")
+    assert_clean_error(gan("sample", "ckpt=x.pt", f"out={a_file / 'out'}", status=2), "out=", "is a file, not a folder")
+    done = gan("train", "model=dcgan", f"data.root={a_file}", "device=cpu", f"hydra.run.dir={tmp_path / 'run'}", status=2)
+    assert_clean_error(done, f"data.root='{a_file}' is a file, not a folder")
