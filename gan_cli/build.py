@@ -14,6 +14,7 @@ from torch import nn
 
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
+from gan_cli.hooks import Hooks
 from gan_cli.latent import Latent
 from gan_cli.losses.base import GANLoss
 
@@ -46,6 +47,15 @@ def build_models(model_cfg: Any, arch: Mapping[str, Any]) -> tuple[nn.Module, nn
     return G, D
 
 
+def build_regs(node: Any) -> list[Hooks]:
+    """The tricks of `+reg=[a,b]`: Hydra places each chosen file's node under reg.<name>."""
+    if node is None:
+        return []
+    if not isinstance(node, DictConfig):
+        raise UserError(f"reg={node!r} is not allowed: choose tricks from the reg group, e.g. +reg=[r1,ema].")
+    return [make(options, f"reg.{name}") for name, options in node.items()]
+
+
 @dataclass
 class Experiment:
     """Everything a training run is made of, built and on its device."""
@@ -55,6 +65,7 @@ class Experiment:
     G: nn.Module
     D: nn.Module
     loss: GANLoss
+    regs: list[Hooks]  # the chosen stabilisation tricks (+reg=[...]), in the order given
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     device: torch.device
@@ -73,12 +84,16 @@ def build(cfg: DictConfig) -> Experiment:
 
         raise UserError(f"{e} Combinations that work: {'; '.join(working_combinations())}.") from None
     G, D = G.to(device), D.to(device)
+    loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg"))
+    for hook in (loss, *regs):  # before the optimiser exists, so it sees any parameters a trick adds to D
+        D = hook.wrap_d(D, data.sample_shape)
     return Experiment(
         data=data,
         latent=latent,
         G=G,
         D=D,
-        loss=make(cfg.loss, "loss"),
+        loss=loss,
+        regs=regs,
         opt_g=make(cfg.optim.g, "optim.g")(G.parameters()),
         opt_d=make(cfg.optim.d, "optim.d")(D.parameters()),
         device=device,

@@ -11,6 +11,7 @@ import torch
 
 from gan_cli.build import Experiment
 from gan_cli.generate import generate
+from gan_cli.hooks import DStep, GStep
 from gan_cli.log import RunLog
 from gan_cli.rng import rng_state, set_rng_state
 
@@ -49,6 +50,12 @@ class Trainer:
         self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round
         # The data order has its own generator, so changing the model never reshuffles the data.
         self.batches = exp.data.batches(opts.batch_size, torch.Generator().manual_seed(seed), exp.device)
+        self.hooks = [exp.loss, *exp.regs]  # called in this order at every plug point
+        for hook in self.hooks:
+            hook.attach(exp.G, exp.D)
+        # What samples are drawn from: G, or an average of it when a trick keeps one (EMA).
+        self.sampler = next((g for h in self.hooks if (g := h.sampler()) is not None), exp.G)
+        self.last_real: torch.Tensor | None = None  # the round's last real batch, for G-step tricks
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(seed + 1)).to(exp.device)
         device_type = exp.device.type
@@ -62,36 +69,56 @@ class Trainer:
             else []
         )
 
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        for hook in self.hooks:
+            x = hook.d_input(x)
+        return x
+
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, mean D(x), mean D(G(z)))."""
         e = self.exp
-        real = next(self.batches)
+        real = self.last_real = next(self.batches)
         z = e.latent.sample(len(real), e.device)
         with torch.no_grad(), self._autocast():
             fake = e.G(z)  # no graph into G: this is the detached fake batch
+        real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
         loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
+        extras = [t for h in self.hooks if (t := h.d_extra(DStep(e.D, real, fake, real_logits, fake_logits))) is not None]
+        if extras:
+            loss = loss + sum(extras)
         e.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(e.opt_d)
         self.scaler_d.update()
+        for hook in self.hooks:
+            hook.after_d_step(e.D)
         return torch.stack([loss.detach(), torch.sigmoid(real_logits.detach().float()).mean(), torch.sigmoid(fake_logits.detach().float()).mean()])
 
     def g_step(self) -> torch.Tensor:
         e = self.exp
+        assert self.last_real is not None, "a round starts with a D step"
         z = e.latent.sample(self.opts.batch_size, e.device)
         e.D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
         try:
+            real = self.d_input(self.last_real)
             with self._autocast():
-                fake_logits = e.D(e.G(z))
-            loss = e.loss.g_loss(fake_logits.float())
+                fake = self.d_input(e.G(z))
+                fake_logits = e.D(fake)
+                real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
+            loss = e.loss.g_loss(fake_logits.float(), real_logits)
+            extras = [t for h in self.hooks if (t := h.g_extra(GStep(e.D, e.G, real, fake, fake_logits))) is not None]
+            if extras:
+                loss = loss + sum(extras)
             e.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(loss).backward()
             self.scaler_g.step(e.opt_g)
             self.scaler_g.update()
         finally:
             e.D.requires_grad_(True)
+        for hook in self.hooks:
+            hook.after_g_step(e.G)
         return loss.detach()
 
     def state_dict(self) -> dict[str, Any]:
@@ -108,7 +135,8 @@ class Trainer:
             "schedulers": [s.state_dict() for s in self.schedulers],
             "data_stream": self.batches.state_dict(),  # the data order and the position in it
             "rng": rng_state(),  # the noise z and anything else drawn from the global RNGs
-        }
+            "hooks": [h.state_dict() for h in self.hooks],  # e.g. EMA weights, historical averages
+        } | ({"G_sample": self.sampler.state_dict()} if self.sampler is not e.G else {})  # what gan sample draws from
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         e = self.exp
@@ -127,6 +155,9 @@ class Trainer:
                     group["lr"] = base * max(0.0, 1.0 - self.step / self.opts.steps)
         self.batches.load_state_dict(state["data_stream"])
         set_rng_state(state["rng"])
+        for hook, saved in zip(self.hooks, state.get("hooks", [{}] * len(self.hooks)), strict=True):
+            if saved:
+                hook.load_state_dict(saved)
 
     def scale_lr(self, factor: float, nets: str = "gd") -> None:
         """Multiply the learning rates of G and/or D (and what their decay goes on from) by `factor`."""
@@ -148,7 +179,7 @@ class Trainer:
         if n == 0:
             return {}
         e = self.exp
-        return e.data.evaluate(generate(e.G, e.latent, n, self.seed + 2, e.device))
+        return e.data.evaluate(generate(self.sampler, e.latent, n, self.seed + 2, e.device))
 
     @torch.no_grad()
     def d_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +187,7 @@ class Trainer:
 
     @torch.no_grad()
     def log_samples(self, log: RunLog) -> None:
-        G, D = self.exp.G, self.exp.D
+        G, D = self.sampler, self.exp.D
         G.eval(), D.eval()  # pictures must not move batch-norm statistics
         try:
             self.exp.data.log_samples(log.writer, self.step, G(self.fixed_z).float(), self.d_prob)
@@ -173,6 +204,8 @@ class Trainer:
         step_log = self.step
         with log.progress(total=o.steps, start=self.step) as bar:
             while self.step < o.steps:
+                for hook in self.hooks:
+                    hook.on_round(self.step, o.steps)
                 d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)
                 g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)
                 values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # in TAGS order; one device sync per round

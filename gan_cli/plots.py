@@ -39,3 +39,19 @@ def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.n
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def scatter_figure(real: np.ndarray, fake: np.ndarray, centers: np.ndarray, lims: tuple[float, float], title: str) -> Figure:
+    """Real (grey) and generated (green) points in the plane, with the mixture's centres (x)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="real")
+    finite = np.isfinite(fake).all(1)
+    ax.scatter(fake[finite, 0], fake[finite, 1], s=2, c="tab:green", alpha=0.5, label="G")
+    ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="k", s=30, label="modes")
+    ax.set_xlim(*lims)
+    ax.set_ylim(*lims)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

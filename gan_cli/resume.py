@@ -17,7 +17,8 @@ from gan_cli.errors import UserError
 from gan_cli.resolvers import parse_overrides
 
 # Changing one of these would not continue the same run: the weights, the optimiser state or the
-# RNG streams would no longer fit. Everything else (steps, intervals, learning rates, loss, device) may change.
+# RNG streams would no longer fit; nor may the list of tricks (reg) change. Everything else (steps,
+# intervals, learning rates, the tricks' options, loss, device) may change.
 FROZEN = ("data", "model", "latent", "seed", "lr_decay", "optim.g._target_", "optim.d._target_")
 FROZEN_GROUPS = ("data", "model")
 
@@ -83,12 +84,14 @@ def continued_config(state: dict[str, Any], cfg: DictConfig, overrides: list[str
                 del node[leaf]
         else:
             value = OmegaConf.select(cfg, key)
-            OmegaConf.update(merged, key, OmegaConf.to_container(value) if OmegaConf.is_config(value) else value, force_add=True)
+            OmegaConf.update(merged, key, OmegaConf.to_container(value) if OmegaConf.is_config(value) else value, merge=False, force_add=True)
     merged.resume = cfg.resume
     for key in cfg:  # options a newer gan-cli added since the checkpoint was written take their defaults
         if key not in merged:
             merged[key] = cfg[key]
     changed = [k for k in FROZEN if OmegaConf.select(saved, k) != OmegaConf.select(merged, k)]
+    if list(saved.get("reg") or {}) != list(merged.get("reg") or {}):  # the tricks' options may change, not which
+        changed.append("reg")
     if changed:
         diffs = "; ".join(f"{k}: {OmegaConf.select(saved, k)} in the checkpoint, {OmegaConf.select(merged, k)} now" for k in changed)
         raise UserError(f"cannot resume with a different {', '.join(changed)} ({diffs}). Drop those overrides, or start a new run without resume=.")

@@ -27,7 +27,7 @@ def load_generator(state: dict[str, Any], device: torch.device) -> tuple[torch.n
     latent = make(run_cfg.latent, "latent")
     G, _ = build_models(run_cfg.model, state["arch"])
     try:
-        G.load_state_dict(state["G"])
+        G.load_state_dict(state.get("G_sample", state["G"]))  # G's average, when the run kept one (reg ema)
     except (RuntimeError, KeyError) as e:
         raise UserError(f"the checkpoint's weights do not fit the model its config describes ({str(e).splitlines()[0]}); the file is damaged or was edited.") from None
     return G.to(device).eval(), data, latent
@@ -47,6 +47,8 @@ def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     if "target_mean" in stats:
         rows["mean"] = f"{stats['mean']:.4f}  (target {stats['target_mean']:.4f})"
         rows["std"] = f"{stats['std']:.4f}  (target {stats['target_std']:.4f})"
+    else:
+        rows |= stats
     rows |= {f"wrote {p.name}": str(p) for p in files}
     console.print(summary_table("gan sample", rows))
     return {"files": files, **stats}

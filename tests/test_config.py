@@ -12,6 +12,7 @@ from gan_cli.build import arch_of, build, build_models, make
 from gan_cli.compat import working_combinations
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
+from gan_cli.hooks import Hooks
 from gan_cli.losses.base import GANLoss
 from tests.conftest import compose_config
 
@@ -21,7 +22,7 @@ OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF / group).gl
 
 
 def test_conf_is_the_repo_conf_folder() -> None:
-    assert {"data", "model", "loss", "device"} <= set(GROUPS)
+    assert {"data", "model", "loss", "device", "reg"} <= set(GROUPS)
     assert len(OPTIONS) >= 10
 
 
@@ -31,6 +32,12 @@ def data_overrides(option: str, mnist_root: Path) -> list[str]:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_instantiates(group: str, option: str, mnist_root: Path) -> None:
+    if group == "reg":  # a list group: any number of tricks, +reg=[a,b]
+        cfg, _ = compose_config("train", [f"+reg=[{option}]", "device=cpu"])
+        exp = build(cfg)
+        [hook] = exp.regs
+        assert isinstance(hook, Hooks) and list(cfg.reg) == [option]
+        return
     cfg, choices = compose_config("train", [f"{group}={option}"])
     assert choices[group] == option
     if group == "device":
@@ -55,7 +62,7 @@ def test_every_option_composes_and_instantiates(group: str, option: str, mnist_r
         loss = make(cfg.loss, "loss")
         assert isinstance(loss, GANLoss)
         logits = torch.randn(16)
-        assert torch.isfinite(loss.d_loss(logits, -logits)) and torch.isfinite(loss.g_loss(logits))
+        assert torch.isfinite(loss.d_loss(logits, -logits)) and torch.isfinite(loss.g_loss(logits, -logits))
         return
     if group == "model":
         data = make(cfg.data, "data")  # the data this model selects by default
@@ -86,7 +93,9 @@ def test_impossible_combination_stops_before_training_and_lists_what_works() -> 
 
 
 def test_working_combinations() -> None:
-    assert set(working_combinations()) == {"data=gaussian model=mlp", "data=mnist model=mlp", "data=mnist model=dcgan"}
+    found = set(working_combinations())
+    assert {"data=gaussian model=mlp", "data=mnist model=mlp", "data=mnist model=dcgan", "data=ring2d model=mlp"} <= found
+    assert not any(c.endswith("model=dcgan") and "mnist" not in c for c in found)
 
 
 def test_mlp_sizes_follow_the_data(mnist_root: Path) -> None:

@@ -7,11 +7,18 @@ import math
 import pytest
 import torch
 
+from gan_cli.hooks import DStep
 from gan_cli.losses.base import GANLoss
+from gan_cli.losses.hinge import Hinge
+from gan_cli.losses.lsgan import LeastSquares
 from gan_cli.losses.minimax import Minimax
 from gan_cli.losses.nonsat import NonSaturating
+from gan_cli.losses.relativistic import RelativisticAverage
+from gan_cli.losses.wgan_gp import WGANGP, gradient_penalty
+from gan_cli.regs.r1 import R1
 
-LOSSES = [Minimax(), NonSaturating()]
+BCE_LOSSES = [Minimax(), NonSaturating()]
+LOSSES = [*BCE_LOSSES, LeastSquares(), Hinge(), RelativisticAverage(), WGANGP()]
 
 
 def normal_pdf(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -22,7 +29,7 @@ def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("loss", BCE_LOSSES, ids=lambda l: type(l).__name__)
 def test_d_loss_is_bce_real_one_fake_zero(loss: GANLoss) -> None:
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
     expected = -(sum(math.log(sigmoid(r)) for r in (2.0, -1.0)) / 2) - (sum(math.log(1 - sigmoid(f)) for f in (0.5, -3.0)) / 2)
@@ -41,27 +48,28 @@ def test_g_losses_hand_computed() -> None:
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: type(l).__name__)
 def test_finite_values_and_gradients_at_extreme_logits(loss: GANLoss) -> None:
     logits = torch.tensor([-1e4, -50.0, 0.0, 50.0, 1e4], requires_grad=True)
-    total = loss.d_loss(logits, logits) + loss.g_loss(logits)
+    total = loss.d_loss(logits, logits) + loss.g_loss(logits, logits.detach())
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(logits.grad).all()
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: type(l).__name__)
 def test_gradient_signs(loss: GANLoss) -> None:
-    real = torch.zeros(4, requires_grad=True)
-    fake = torch.zeros(4, requires_grad=True)
+    # at logits 0.5, where no loss is flat (least squares is, for fakes, at 0)
+    real = torch.full((4,), 0.5, requires_grad=True)
+    fake = torch.full((4,), 0.5, requires_grad=True)
     loss.d_loss(real, fake).backward()
     assert (real.grad < 0).all()  # descending the D loss raises D(x) ...
     assert (fake.grad > 0).all()  # ... and lowers D(G(z))
-    fake_for_g = torch.zeros(4, requires_grad=True)
-    loss.g_loss(fake_for_g).backward()
+    fake_for_g = torch.full((4,), 0.5, requires_grad=True)
+    loss.g_loss(fake_for_g, torch.full((4,), 0.5)).backward()
     assert (fake_for_g.grad < 0).all()  # G wants D to call its samples real
 
 
 def test_minimax_saturates_where_nonsat_does_not() -> None:
     """Early in training D rejects fakes confidently (logit -10): the saturating loss gives G almost nothing."""
     grads = {}
-    for loss in LOSSES:
+    for loss in BCE_LOSSES:
         l = torch.full((1,), -10.0, requires_grad=True)
         loss.g_loss(l).backward()
         grads[type(loss).__name__] = abs(l.grad.item())
@@ -87,3 +95,52 @@ def test_d_trained_with_this_loss_approaches_the_optimal_discriminator() -> None
     with torch.no_grad():
         d = torch.sigmoid(D(xs))
     assert torch.allclose(d, p_data / (p_data + p_g), atol=0.05)
+
+
+def test_new_losses_hand_computed() -> None:
+    r, f = [2.0, -1.0], [0.5, -3.0]
+    real, fake = torch.tensor(r), torch.tensor(f)
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    assert LeastSquares().d_loss(real, fake).item() == pytest.approx(0.5 * (mean([(x - 1) ** 2 for x in r]) + mean([x**2 for x in f])))
+    assert LeastSquares().g_loss(fake).item() == pytest.approx(0.5 * mean([(x - 1) ** 2 for x in f]))
+    assert Hinge().d_loss(real, fake).item() == pytest.approx(mean([max(0, 1 - x) for x in r]) + mean([max(0, 1 + x) for x in f]))
+    assert Hinge().g_loss(fake).item() == pytest.approx(-mean(f))
+    assert WGANGP().d_loss(real, fake).item() == pytest.approx(mean(f) - mean(r))
+    assert WGANGP().g_loss(fake).item() == pytest.approx(-mean(f))
+    bce1, bce0 = (lambda x: -math.log(sigmoid(x))), (lambda x: -math.log(1 - sigmoid(x)))  # noqa: E731
+    d = mean([bce1(x - mean(f)) for x in r]) + mean([bce0(x - mean(r)) for x in f])
+    g = mean([bce1(x - mean(r)) for x in f]) + mean([bce0(x - mean(f)) for x in r])
+    assert RelativisticAverage().d_loss(real, fake).item() == pytest.approx(d, rel=1e-6)
+    assert RelativisticAverage().g_loss(fake, real).item() == pytest.approx(g, rel=1e-6)
+
+
+def _critic() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+
+
+def test_gradient_penalty_matches_autograd_per_sample() -> None:
+    D, real, fake = _critic(), torch.randn(6, 3), torch.randn(6, 3)
+    torch.manual_seed(1)
+    gp = gradient_penalty(D, real, fake)
+    torch.manual_seed(1)
+    eps = torch.rand(6, 1)  # the same mixing weights
+    x_hat = eps * real + (1 - eps) * fake
+    norms = [torch.autograd.functional.jacobian(lambda v: D(v[None]).sum(), x).norm() for x in x_hat]
+    assert gp.item() == pytest.approx(torch.stack([(n - 1) ** 2 for n in norms]).mean().item(), rel=1e-5)
+    # and D learns from it: the penalty has a gradient with respect to D's weights
+    gp.backward()
+    assert D[0].weight.grad is not None and D[0].weight.grad.abs().sum() > 0
+    # a linear critic with ||w|| = 1 pays nothing
+    lin = torch.nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.6, 0.8, 0.0]]))
+    assert gradient_penalty(lambda x: lin(x).flatten(), real, fake).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_r1_matches_autograd_per_sample() -> None:
+    D, real = _critic(), torch.randn(5, 3)
+    s = DStep(D, real, real, D(real), D(real))
+    penalty = R1(gamma=2.0).d_extra(s)
+    norms2 = [torch.autograd.functional.jacobian(lambda v: D(v[None]).sum(), x).pow(2).sum() for x in real]
+    assert penalty.item() == pytest.approx(torch.stack(norms2).mean().item(), rel=1e-5)  # gamma/2 = 1

@@ -30,6 +30,22 @@ class BatchStream(Iterator[torch.Tensor], ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class DrawStream(BatchStream):
+    """Fresh draws from a distribution: the generator's state is the whole position."""
+
+    def __init__(self, draw: Callable[[int, torch.Generator], torch.Tensor], batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        self.draw, self.batch_size, self.generator, self.device = draw, batch_size, generator, device
+
+    def __next__(self) -> torch.Tensor:
+        return self.draw(self.batch_size, self.generator).to(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["rng"])
+
+
 class Data(ABC):
     sample_shape: tuple[int, ...]  # one sample, e.g. (1,) or (1, 28, 28)
     bounded: bool  # True when samples lie in [-1, 1], so G should end in tanh

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,26 +11,10 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from gan_cli.data.base import BatchStream, Data, DProb
+from gan_cli.data.base import Data, DrawStream, DProb
 from gan_cli.errors import UserError
 from gan_cli.metrics.one_d import one_d_metrics
 from gan_cli.plots import density_figure, save_figure
-
-
-class DrawStream(BatchStream):
-    """Fresh draws from a distribution: the generator's state is the whole position."""
-
-    def __init__(self, draw: Callable[[int, torch.Generator], torch.Tensor], batch_size: int, generator: torch.Generator, device: torch.device) -> None:
-        self.draw, self.batch_size, self.generator, self.device = draw, batch_size, generator, device
-
-    def __next__(self) -> torch.Tensor:
-        return self.draw(self.batch_size, self.generator).to(self.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["rng"])
 
 
 class OneDimensional(Data):

@@ -11,6 +11,6 @@ from gan_cli.losses.base import GANLoss
 class Minimax(GANLoss):
     """G descends V(D, G) directly; its gradient vanishes while D rejects fakes confidently."""
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         # log(1 - sigmoid(l)) = -softplus(l): exact and finite for any logit.
         return -F.softplus(fake_logits).mean()

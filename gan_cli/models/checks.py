@@ -24,3 +24,9 @@ def fraction(key: str, value: Any) -> float:
 def size(key: str, parameters: int) -> None:
     if parameters > MAX_PARAMETERS:
         raise UserError(f"{key} gives a network of {parameters:,} parameters; the limit is {MAX_PARAMETERS:,}. Choose smaller widths.")
+
+
+def nonnegative(key: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+        raise UserError(f"{key}={value!r} is not allowed: {key} must be a finite number >= 0.")
+    return float(value)

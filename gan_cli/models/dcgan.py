@@ -58,8 +58,14 @@ class Discriminator(nn.Module):
         )
         self.apply(_init_weights)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[:-1](x)  # (B, 2ndf, 7, 7): what feature matching compares
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](f).flatten()  # (B,) logits
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()  # (B,)
+        return self.head(self.features(x))
 
 
 def build(

@@ -2,13 +2,14 @@
 
 On MNIST this is the classic MLP GAN of the tutorials: G 100 -> 256 -> 512 -> 1024 -> 784 (tanh),
 D 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU and dropout. On 1-D data it is a small tanh MLP,
-as in the 50-line GAN example.
+as in the 50-line GAN example; on points in the plane, two LeakyReLU layers of 128 as in the
+mode-collapse benchmarks (Metz et al. 2017).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -17,16 +18,23 @@ from gan_cli.errors import UserError
 from gan_cli.models import checks
 
 
-def _image_act() -> nn.Module:
+def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)  # keeps gradients alive where ReLU units die in adversarial training
 
 
+def _defaults(numel: int) -> tuple[list[int], Callable[[], nn.Module], float]:
+    """Hidden widths, activation and D's dropout for samples of `numel` numbers."""
+    if numel == 1:
+        return [32, 32], nn.Tanh, 0.0  # tanh keeps the 1-D toy's density smooth
+    if numel < 64:
+        return [128, 128], _leaky, 0.0  # points in the plane
+    return [256, 512, 1024], _leaky, 0.3  # images: a fully connected D memorises pixels and wins without dropout
+
+
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, sample_shape: Sequence[int], hidden: Sequence[int], bounded: bool) -> None:
+    def __init__(self, latent_dim: int, sample_shape: Sequence[int], hidden: Sequence[int], bounded: bool, act: Callable[[], nn.Module]) -> None:
         super().__init__()
         self.sample_shape = tuple(sample_shape)
-        image = math.prod(sample_shape) > 1
-        act = _image_act if image else nn.Tanh  # tanh keeps the 1-D toy's density smooth
         layers: list[nn.Module] = []
         width = latent_dim
         for h in hidden:
@@ -42,36 +50,40 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float) -> None:
+    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float, act: Callable[[], nn.Module]) -> None:
         super().__init__()
-        image = math.prod(sample_shape) > 1
-        act = _image_act if image else nn.Tanh
         layers: list[nn.Module] = [nn.Flatten()]  # (B, numel)
         width = math.prod(sample_shape)
         for h in reversed(hidden):  # D mirrors G: wide near the pixels, narrow near the logit
             layers += [nn.Linear(width, h), act()]  # (B, h)
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))  # a fully connected D memorises pixels and wins outright without it
+                layers.append(nn.Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))  # (B, 1) logit
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[:-1](x)  # (B, last hidden width): what feature matching compares
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](f).squeeze(1)  # (B,) logits
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # (B,)
+        return self.head(self.features(x))
 
 
 def build(
     sample_shape: Sequence[int],
     latent_dim: int,
     bounded: bool,
-    hidden: Sequence[int] | None = None,  # G's layer widths (D uses them reversed); null: [256, 512, 1024] for images, [32, 32] for 1-D
-    dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, 0 for 1-D
+    hidden: Sequence[int] | None = None,  # G's layer widths (D uses them reversed); null: [256, 512, 1024] for images, [128, 128] for 2-D, [32, 32] for 1-D
+    dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, else 0
 ) -> tuple[nn.Module, nn.Module]:
-    image = math.prod(sample_shape) > 1
-    hidden = list(hidden) if hidden is not None else ([256, 512, 1024] if image else [32, 32])
+    default_hidden, act, default_dropout = _defaults(math.prod(sample_shape))
+    hidden = list(hidden) if hidden is not None else default_hidden
     if not 1 <= len(hidden) <= 16:
         raise UserError(f"model.hidden={hidden!r} is not allowed: give 1 to 16 layer widths, e.g. model.hidden=[256,512].")
     widths = [latent_dim, *(checks.whole("model.hidden[]", h, 1, 65536) for h in hidden), math.prod(sample_shape)]
     checks.size("model.hidden", sum(a * b + b for a, b in zip(widths, widths[1:])))
-    dropout = checks.fraction("model.dropout", dropout) if dropout is not None else (0.3 if image else 0.0)
-    return Generator(latent_dim, sample_shape, hidden, bounded), Discriminator(sample_shape, hidden, dropout)
+    dropout = checks.fraction("model.dropout", dropout) if dropout is not None else default_dropout
+    return Generator(latent_dim, sample_shape, hidden, bounded, act), Discriminator(sample_shape, hidden, dropout, act)

@@ -1,0 +1,83 @@
+"""The loop's plug points. Losses and stabilisation tricks implement the hooks they need, and the
+loop calls every hook of every one of them in order, so a new trick never adds a branch to the loop.
+
+Once: wrap_d, then attach. Each round: on_round -> d_steps x (D step, after_d_step) -> g_steps x (G step, after_g_step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DStep:
+    """What a D update sees. `real` and `fake` are what D was shown (after d_input); fake is detached."""
+
+    D: nn.Module
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
+
+
+@dataclass
+class GStep:
+    """What a G update sees. `fake` carries G's graph; `real` is the round's last real batch."""
+
+    D: nn.Module
+    G: nn.Module
+    real: torch.Tensor
+    fake: torch.Tensor
+    fake_logits: torch.Tensor
+
+
+class Hooks:
+    """Every hook does nothing by default; a trick overrides the ones it needs."""
+
+    def attach(self, G: nn.Module, D: nn.Module) -> None:
+        """Called once the models are built (and D wrapped), before training: keep copies, averages."""
+
+    def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
+        """Change D before its optimiser is made (spectral norm, a minibatch layer)."""
+        return D
+
+    def on_round(self, step: int, steps: int) -> None:
+        """Called before each round, with the number of rounds done so far and the total."""
+
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown of a real or fake batch (e.g. with instance noise)."""
+        return x
+
+    def d_extra(self, s: DStep) -> torch.Tensor | None:
+        """A term added to D's loss (a gradient penalty, label smoothing, ...)."""
+        return None
+
+    def g_extra(self, s: GStep) -> torch.Tensor | None:
+        """A term added to G's loss (feature matching, ...)."""
+        return None
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """Called after each optimiser step of D."""
+
+    def after_g_step(self, G: nn.Module) -> None:
+        """Called after each optimiser step of G (EMA, running averages)."""
+
+    def sampler(self) -> nn.Module | None:
+        """A generator to draw samples from instead of G (the EMA of G), or None."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the hook keeps across steps, for exact resume."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """D's last hidden features of `x`, flattened to (B, F): what feature matching and minibatch layers use."""
+    return D.features(x).flatten(1)

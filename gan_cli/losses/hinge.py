@@ -1,0 +1,18 @@
+"""Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D wants real logits above 1 and fake below -1."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.losses.base import GANLoss
+
+
+class Hinge(GANLoss):
+    """D ignores samples already beyond the margin, so it stops pushing where it is sure."""
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        return -fake_logits.mean()

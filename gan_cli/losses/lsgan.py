@@ -1,0 +1,18 @@
+"""Least-squares GAN (Mao et al. 2017): D regresses real to 1 and fake to 0; G pulls fakes to 1."""
+
+from __future__ import annotations
+
+import torch
+
+from gan_cli.losses.base import GANLoss
+
+
+class LeastSquares(GANLoss):
+    """Penalises fakes by their distance from the real target, so G gets gradients even from
+    samples D classifies correctly (where the sigmoid of the BCE losses saturates)."""
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        return 0.5 * (fake_logits - 1).pow(2).mean()

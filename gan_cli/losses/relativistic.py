@@ -1,0 +1,28 @@
+"""Relativistic average GAN, non-saturating form (RaGAN, Jolicoeur-Martineau 2019).
+
+D estimates how much more real a real sample looks than the average fake, and vice versa;
+G's loss uses real data too, so G also learns by making real samples look less real.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.losses.base import GANLoss
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class RelativisticAverage(GANLoss):
+    needs_real_logits_in_g = True
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return _bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0)
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        if real_logits is None:
+            raise ValueError("the relativistic loss needs D's logits on real data in the G step")
+        return _bce(fake_logits - real_logits.mean(), 1.0) + _bce(real_logits - fake_logits.mean(), 0.0)

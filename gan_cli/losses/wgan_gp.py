@@ -1,0 +1,35 @@
+"""Wasserstein GAN with gradient penalty (Gulrajani et al. 2017).
+
+D is a critic: its mean score on real minus fake estimates the Wasserstein-1 distance, valid
+while D is 1-Lipschitz, which the penalty enforces softly on points between real and fake.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gan_cli.hooks import DStep
+from gan_cli.losses.base import GANLoss
+from gan_cli.models.checks import nonnegative
+
+
+def gradient_penalty(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat uniformly on the lines between real and fake samples."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)  # one mixing weight per sample
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).float().sum(), x_hat, create_graph=True)  # create_graph: D learns from it
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+class WGANGP(GANLoss):
+    def __init__(self, gp_weight: float = 10.0) -> None:
+        self.gp_weight = nonnegative("loss.gp_weight", gp_weight)  # lambda of the paper
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return fake_logits.mean() - real_logits.mean()  # -(W1 estimate)
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        return -fake_logits.mean()
+
+    def d_extra(self, s: DStep) -> torch.Tensor:
+        return self.gp_weight * gradient_penalty(s.D, s.real, s.fake)

@@ -1,0 +1,31 @@
+"""The minibatch standard deviation feature (Karras et al. 2018), the simple cousin of minibatch
+discrimination: D's logit gets w x (mean over features of the batch's standard deviation)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_cli.hooks import Hooks
+
+
+class MinibatchStdLayer(nn.Module):
+    def __init__(self, D: nn.Module) -> None:
+        super().__init__()
+        self.D = D
+        self.weight = nn.Parameter(torch.zeros(1))  # starts neutral; D learns how much spread to expect
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D.features(x)
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        spread = f.flatten(1).float().std(0, unbiased=False).mean()  # one number per batch: low when G collapses
+        return self.D.head(f) + self.weight * spread
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class MinibatchStd(Hooks):
+    def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
+        return MinibatchStdLayer(D).to(next(D.parameters()).device)
