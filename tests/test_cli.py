@@ -23,7 +23,13 @@ def test_gan_help_lists_the_commands() -> None:
 
 def test_train_help_shows_the_config_groups() -> None:
     out = gan("train", "--help").stdout
-    for line in ("data: gaussian, mnist", "model: dcgan, mlp", "loss: minimax, nonsat", "device: auto, cpu, cuda, mps"):
+    for line in (
+        "data: gaussian, gaussian_mixture_1d, grid2d, mnist, ring2d",
+        "model: dcgan, mlp",
+        "loss: hinge, lsgan, minimax, nonsat, relativistic, wgan_gp",
+        "device: auto, cpu, cuda, mps",
+        "reg: ema, feature_matching, historical_averaging",
+    ):
         assert line in out, out
     assert "d_steps" in out
 
