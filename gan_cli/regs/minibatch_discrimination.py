@@ -42,7 +42,7 @@ def feature_dim(D: nn.Module, sample_shape: tuple[int, ...]) -> int:
 
 
 class MinibatchDiscrimination(Hooks):
-    def __init__(self, kernels: int = 50, kernel_dim: int = 5) -> None:
+    def __init__(self, kernels: int = 16, kernel_dim: int = 5) -> None:
         self.kernels = whole("reg.minibatch_discrimination.kernels", kernels, 1, 1024)  # B in the paper
         self.kernel_dim = whole("reg.minibatch_discrimination.kernel_dim", kernel_dim, 1, 256)  # C in the paper
 
