@@ -49,7 +49,8 @@ class OneDimensional(Data):
 
     def describe(self, fake: torch.Tensor) -> dict[str, float]:
         values = fake.detach().flatten().double().cpu()
-        return {"mean": values.mean().item(), "std": values.std().item()} | {f"target_{k}": v for k, v in self.target.items()}
+        std = values.std().item() if len(values) > 1 else float("nan")  # one sample has no spread
+        return {"mean": values.mean().item(), "std": std} | {f"target_{k}": v for k, v in self.target.items()}
 
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         metrics = one_d_metrics(fake, self.dist, self.mean_tol, self.std_tol)
