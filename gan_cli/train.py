@@ -132,7 +132,8 @@ def record_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
 
 def roll_back(trainer: Trainer, to: Path | dict[str, Any], result: LoopResult, cfg: DictConfig, resolved: dict[str, Any]) -> dict[str, Any]:
     """After a divergence: back to the last good state, with learning rates lowered by divergence.lr_factor."""
-    trainer.load_state_dict(checkpoint.load(to) if isinstance(to, Path) else to)
+    # A copy of the in-memory state: loading may alias its tensors, and training would then change them.
+    trainer.load_state_dict(checkpoint.load(to) if isinstance(to, Path) else copy.deepcopy(to))
     factor = cfg.divergence.lr_factor
     trainer.scale_lr(factor)
     for net in ("g", "d"):  # the checkpoint's config must say the rates the run goes on with
