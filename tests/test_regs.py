@@ -44,7 +44,7 @@ def test_regs_are_a_list_in_the_order_given() -> None:
 
 
 def test_tricks_with_state_resume_exactly(tmp_path: Path) -> None:
-    tricks = ["data=ring2d", "+reg=[ema,historical_averaging,instance_noise,minibatch_discrimination]", "batch_size=32", "eval.n=200", "eval.n_during=100", "device=cpu"]
+    tricks = ["data=ring2d", "+reg=[ema,historical_averaging,instance_noise,minibatch_discrimination]", "lr_decay=none", "batch_size=32", "eval.n=200", "eval.n_during=100", "device=cpu"]
     run_train([*tricks, "steps=12", "ckpt_every=12"], tmp_path / "straight")
     run_train([*tricks, "steps=6", "ckpt_every=6", "reg.instance_noise.anneal=2"], tmp_path / "run")  # noise anneals over 12 steps in both
     run_train([*tricks, "resume=auto", "steps=12", "reg.instance_noise.anneal=1"], tmp_path / "run")
