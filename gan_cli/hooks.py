@@ -78,6 +78,23 @@ class Hooks:
         pass
 
 
+class HeadOnD(nn.Module):
+    """Base of tricks that add a term to D's logit: D's own features, then `head` (which may call D.head)."""
+
+    def __init__(self, D: nn.Module) -> None:
+        super().__init__()
+        self.D = D
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D.features(x)
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """D's last hidden features of `x`, flattened to (B, F): what feature matching and minibatch layers use."""
     return D.features(x).flatten(1)

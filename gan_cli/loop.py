@@ -85,7 +85,8 @@ class Trainer:
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
         loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
-        extras = [t for h in self.hooks if (t := h.d_extra(DStep(e.D, real, fake, real_logits, fake_logits))) is not None]
+        step = DStep(e.D, real, fake, real_logits, fake_logits)
+        extras = [t for h in self.hooks if (t := h.d_extra(step)) is not None]
         if extras:
             loss = loss + sum(extras)
         e.opt_d.zero_grad(set_to_none=True)
@@ -108,7 +109,8 @@ class Trainer:
                 fake_logits = e.D(fake)
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
             loss = e.loss.g_loss(fake_logits.float(), real_logits)
-            extras = [t for h in self.hooks if (t := h.g_extra(GStep(e.D, e.G, real, fake, fake_logits))) is not None]
+            step = GStep(e.D, e.G, real, fake, fake_logits)
+            extras = [t for h in self.hooks if (t := h.g_extra(step)) is not None]
             if extras:
                 loss = loss + sum(extras)
             e.opt_g.zero_grad(set_to_none=True)

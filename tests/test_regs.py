@@ -11,6 +11,7 @@ import torch
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
+from gan_cli.sample import load_generator
 from tests.conftest import compose_config, run_train
 from tests.tb import events
 
@@ -36,6 +37,8 @@ def test_all_tricks_at_once_on_images(model: str, mnist_root: Path, tmp_path: Pa
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert "G_sample" in state  # EMA: what gan sample draws from ...
     assert any(not torch.equal(state["G_sample"][k], state["G"][k]) for k in state["G"])  # ... is not G itself
+    G, _, _ = load_generator(state, torch.device("cpu"))
+    assert all(torch.equal(v, state["G_sample"][k]) for k, v in G.state_dict().items())
 
 
 def test_regs_are_a_list_in_the_order_given() -> None:

@@ -161,6 +161,23 @@ def test_resume_may_change_steps_and_intervals_but_not_what_the_weights_are(shor
     assert steps == [5, 10, 15, 20, 24, 28, 32, 36, 40]
 
 
+def test_resume_puts_new_optimiser_settings_into_the_optimisers(tmp_path: Path) -> None:
+    base = ["lr_decay=none", "eval.n=100", "eval.n_during=100", "device=cpu"]
+    run_train([*base, "steps=4"], tmp_path)
+    run_train([*base, "resume=auto", "steps=6", "optim.d.lr=1e-3", "optim.g.betas=[0.9,0.99]"], tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    d, g = state["opt_d"]["param_groups"][0], state["opt_g"]["param_groups"][0]
+    assert d["lr"] == pytest.approx(1e-3) and tuple(g["betas"]) == (0.9, 0.99)
+    assert g["lr"] == pytest.approx(state["config"]["optim"]["g"]["lr"])  # untouched: the checkpoint's rate
+
+
+def test_dry_run_checks_and_builds_but_trains_nothing(tmp_path: Path) -> None:
+    assert run_train(["dry_run=true", "model=dcgan", "device=cpu"], tmp_path) == {"status": "dry_run"}
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "tb").exists()
+    with pytest.raises(UserError, match="steps=0 is not allowed"):
+        run_train(["dry_run=true", "steps=0", "device=cpu"], tmp_path)
+
+
 def test_resume_auto_without_a_checkpoint_starts_afresh(tmp_path: Path) -> None:
     metrics = run_train(["resume=auto", "steps=4", "eval.n=100", "eval.n_during=100", "device=cpu"], tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from"] is None

@@ -58,7 +58,7 @@ class Data(ABC):
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         """Metrics of G's samples against the data, with the flags `success` and `collapsed` where they apply."""
 
-    def describe(self, fake: torch.Tensor) -> dict[str, float]:
+    def describe(self, fake: torch.Tensor) -> dict[str, Any]:
         """A few cheap numbers about G's samples that `gan sample` prints (none by default)."""
         return {}
 

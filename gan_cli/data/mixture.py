@@ -40,7 +40,7 @@ class Mixture(Data):
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         return mode_metrics(fake, self.centers, self.std, self.n_sigmas, self.min_share)
 
-    def describe(self, fake: torch.Tensor) -> dict[str, float]:
+    def describe(self, fake: torch.Tensor) -> dict[str, Any]:
         m = self.evaluate(fake)
         return {"modes covered": f"{m['modes_covered']} of {m['modes']}", "high quality": m["high_quality"]}
 

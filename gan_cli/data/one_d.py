@@ -47,7 +47,7 @@ class OneDimensional(Data):
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
 
-    def describe(self, fake: torch.Tensor) -> dict[str, float]:
+    def describe(self, fake: torch.Tensor) -> dict[str, Any]:
         values = fake.detach().flatten().double().cpu()
         std = values.std().item() if len(values) > 1 else float("nan")  # one sample has no spread
         return {"mean": values.mean().item(), "std": std} | {f"target_{k}": v for k, v in self.target.items()}

@@ -6,30 +6,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_cli.hooks import Hooks
+from gan_cli.hooks import HeadOnD, Hooks
 from gan_cli.models.checks import whole
 
 
-class MinibatchLayer(nn.Module):
+class MinibatchLayer(HeadOnD):
     """Wraps D: logit = D.head(f) + w . o(f), with o_k(x_i) = sum_j exp(-||M_i,k - M_j,k||_1), M = f T."""
 
     def __init__(self, D: nn.Module, feature_dim: int, kernels: int, kernel_dim: int) -> None:
-        super().__init__()
-        self.D, self.kernels, self.kernel_dim = D, kernels, kernel_dim
+        super().__init__(D)
+        self.kernels, self.kernel_dim = kernels, kernel_dim
         self.T = nn.Parameter(torch.randn(feature_dim, kernels * kernel_dim) * 0.1)  # (F, K*C)
         self.out = nn.Linear(kernels, 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D.features(x)
 
     def head(self, f: torch.Tensor) -> torch.Tensor:
         m = (f.flatten(1).float() @ self.T).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (K, B, C)
         distance = torch.cdist(m, m, p=1)  # (K, B, B): L1 between every pair, per kernel
         closeness = (torch.exp(-distance).sum(2) - 1).T  # (B, K); minus each sample's own exp(0)
         return self.D.head(f) + self.out(closeness).squeeze(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def feature_dim(D: nn.Module, sample_shape: tuple[int, ...]) -> int:

@@ -6,24 +6,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_cli.hooks import Hooks
+from gan_cli.hooks import HeadOnD, Hooks
 
 
-class MinibatchStdLayer(nn.Module):
+class MinibatchStdLayer(HeadOnD):
     def __init__(self, D: nn.Module) -> None:
-        super().__init__()
-        self.D = D
+        super().__init__(D)
         self.weight = nn.Parameter(torch.zeros(1))  # starts neutral; D learns how much spread to expect
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D.features(x)
 
     def head(self, f: torch.Tensor) -> torch.Tensor:
         spread = f.flatten(1).float().std(0, unbiased=False).mean()  # one number per batch: low when G collapses
         return self.D.head(f) + self.weight * spread
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 class MinibatchStd(Hooks):
