@@ -222,6 +222,29 @@ def test_missing_weights_are_refused_with_the_command_that_makes_them(tmp_path: 
         load_classifier(folder=tmp_path)
 
 
+def test_train_classifier_writes_weights_a_record_and_the_real_data_floor(mnist_root: Path, tmp_path: Path) -> None:
+    from gan_cli.eval import train_classifier
+
+    # The small files' classes are bars 2 pixels apart, so shifts would swap classes; unshifted, a few epochs learn them.
+    train_classifier.main([f"data.root={mnist_root}", "epochs=6", "batch_size=32", "shift=0", f"out={tmp_path}"])
+    record = json.loads((tmp_path / RECORD_FILE).read_text())
+    model, sha = load_classifier(folder=tmp_path)  # the written record vouches for the written weights
+    assert sha == record["sha256"] and record["test_accuracy"] >= 0.99 and record["epochs"] == 6
+    floor = record["floor"]
+    assert floor["what"].startswith("256 real training digits against the 64 test digits")
+    # Real against real reads as perfect: every class covered, a confident classifier, features alike.
+    assert floor["modes_covered"] == 10 and floor["classifier_score"] > 9.0
+    assert floor["fd"] < 1.0 and floor["precision"] > 0.9 and floor["recall"] > 0.9
+
+
+def test_train_classifier_writes_nothing_below_the_accuracy_the_metrics_need(mnist_root: Path, tmp_path: Path) -> None:
+    from gan_cli.eval import train_classifier
+
+    with pytest.raises(SystemExit):  # one step of training cannot separate ten classes
+        train_classifier.main([f"data.root={mnist_root}", "epochs=1", "batch_size=256", "lr=1e-6", f"out={tmp_path}"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_image_metrics_records_its_provenance() -> None:
     model, sha = load_classifier()
     g = torch.Generator().manual_seed(0)
@@ -282,3 +305,7 @@ def test_real_training_digits_against_the_test_set_read_as_a_perfect_generator()
     assert m["modes_covered"] == 10
     assert m["precision"] > 0.6 and m["recall"] > 0.6
     assert (m["n_fake"], m["n_real"], m["extractor_sha256"]) == (10000, 10000, sha)
+    # The floor every evaluation shows is this measurement, as train_classifier wrote it into the record.
+    shipped = json.loads((PACKAGE_EVAL / RECORD_FILE).read_text())["floor"]
+    for key in ("fd", "kid", "kid_std", "classifier_score", "precision", "recall", "modes_covered"):
+        assert m[key] == pytest.approx(shipped[key], rel=1e-3, abs=1e-4), key
