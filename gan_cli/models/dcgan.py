@@ -17,11 +17,14 @@ from gan_cli.models import checks
 SHAPE = (1, 28, 28)
 
 
+D_NORMS = ("batch", "layer", "none")
+
+
 def _init_weights(m: nn.Module) -> None:
-    # The DCGAN paper's init: N(0, 0.02) for convolutions, N(1, 0.02) for batch-norm scales.
+    # The DCGAN paper's init: N(0, 0.02) for convolutions, N(1, 0.02) for normalisation scales.
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
+    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
@@ -45,14 +48,20 @@ class Generator(nn.Module):
         return self.net(z[:, :, None, None])  # (B, latent, 1, 1) -> (B, 1, 28, 28)
 
 
+def _norm(kind: str, channels: int) -> nn.Module:
+    # Batch norm mixes the samples of a batch, so a penalty on one sample's gradient (wgan_gp, r1) leaks
+    # into the others; layer norm (one group over C, H, W) normalises each sample alone, as WGAN-GP's critic does.
+    return {"batch": lambda: nn.BatchNorm2d(channels), "layer": lambda: nn.GroupNorm(1, channels), "none": nn.Identity}[kind]()
+
+
 class Discriminator(nn.Module):
-    def __init__(self, ndf: int) -> None:
+    def __init__(self, ndf: int, norm: str = "batch") -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, ndf, 4, 2, 1),  # (B, ndf, 14, 14); no batch norm on D's input layer
+            nn.Conv2d(1, ndf, 4, 2, 1),  # (B, ndf, 14, 14); no normalisation on D's input layer
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),  # (B, 2ndf, 7, 7)
-            nn.BatchNorm2d(ndf * 2),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=norm == "none"),  # (B, 2ndf, 7, 7)
+            _norm(norm, ndf * 2),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, 7, 1, 0),  # (B, 1, 1, 1) logit
         )
@@ -74,6 +83,7 @@ def build(
     bounded: bool,
     ngf: int = 64,  # G's width; 64 as in the DCGAN paper and pytorch's example
     ndf: int = 64,  # D's width, likewise
+    d_norm: str = "batch",  # D's normalisation: batch (the paper's), layer (for wgan_gp and r1) or none
 ) -> tuple[nn.Module, nn.Module]:
     if tuple(sample_shape) != SHAPE or not bounded:
         raise UserError(
@@ -81,4 +91,6 @@ def build(
             f"of shape {tuple(sample_shape)}."
         )
     ngf, ndf = checks.whole("model.ngf", ngf, 1, 1024), checks.whole("model.ndf", ndf, 1, 1024)
-    return Generator(latent_dim, ngf), Discriminator(ndf)
+    if d_norm not in D_NORMS:
+        raise UserError(f"model.d_norm={d_norm!r} is not one of {', '.join(D_NORMS)}; e.g. model.d_norm=layer with loss=wgan_gp.")
+    return Generator(latent_dim, ngf), Discriminator(ndf, d_norm)
