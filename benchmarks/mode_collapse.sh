@@ -6,6 +6,7 @@ set -euo pipefail
 OUT=${1:-outputs/bench/ring2d}
 SEEDS=${SEEDS:-0,1,2,3,4}
 STEPS=${STEPS:-20000}  # ring2d's default
+LONG_STEPS=${LONG_STEPS:-60000}  # R1 + EMA again, for long enough to pass 90% high quality; 0 skips it
 GAN=${GAN:-gan}
 
 run() {  # run NAME OVERRIDES...: one setting over all seeds, into OUT/NAME
@@ -18,4 +19,12 @@ mkdir -p "$OUT"
 run baseline & run r1_ema '+reg=[r1,ema]' & wait
 run minibatch_std '+reg=[minibatch_std]' & run feature_matching '+reg=[feature_matching]' & wait
 run wgan_gp loss=wgan_gp & wait
+if [ "$LONG_STEPS" != 0 ]; then  # one setting, its seeds split over two sweeps; the report joins them in one row
+    half=$(( ($(tr "," "\n" <<< "$SEEDS" | wc -l) + 1) / 2 ))
+    first=$(tr ',' '\n' <<< "$SEEDS" | head -n "$half" | paste -sd,)
+    rest=$(tr ',' '\n' <<< "$SEEDS" | tail -n +"$((half + 1))" | paste -sd,)
+    SEEDS=$first STEPS=$LONG_STEPS run r1_ema_long_a '+reg=[r1,ema]' &
+    if [ -n "$rest" ]; then SEEDS=$rest STEPS=$LONG_STEPS run r1_ema_long_b '+reg=[r1,ema]' & fi
+    wait
+fi
 "$GAN" report "$OUT"
