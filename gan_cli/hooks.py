@@ -66,6 +66,10 @@ class Hooks:
     def after_g_step(self, G: nn.Module) -> None:
         """Called after each optimiser step of G (EMA, running averages)."""
 
+    def advice(self, D: nn.Module) -> str | None:
+        """A line shown before training when this hook and the models do not suit each other."""
+        return None
+
     def sampler(self) -> nn.Module | None:
         """A generator to draw samples from instead of G (the EMA of G), or None."""
         return None
@@ -98,3 +102,13 @@ class HeadOnD(nn.Module):
 def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """D's last hidden features of `x`, flattened to (B, F): what feature matching and minibatch layers use."""
     return D.features(x).flatten(1)
+
+
+def batch_norm_advice(D: nn.Module, what: str) -> str | None:
+    """Advice for a per-sample gradient penalty on a D whose batch norm mixes the samples of a batch."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        return (
+            f"note: {what} penalises each sample's gradient, but D has batch norm, which mixes the samples of a batch, "
+            "so the penalty is only approximate; with model=dcgan add model.d_norm=layer (per-sample layer norm, as in WGAN-GP)."
+        )
+    return None

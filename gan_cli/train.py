@@ -51,6 +51,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         raise UserError(f"amp=true needs a CUDA device, but this run is on {exp.device.type}. Drop amp=true, or use device=cuda.")
     if exp.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    for note in filter(None, (hook.advice(exp.D) for hook in (exp.loss, *exp.regs))):
+        console.print(note)
     if cfg.dry_run:
         g, d = (sum(p.numel() for p in net.parameters()) for net in (exp.G, exp.D))
         console.print(f"dry run: the config is valid; G has {g:,} parameters, D {d:,}, on {exp.device.type}. Nothing was trained.")

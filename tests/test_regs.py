@@ -58,3 +58,16 @@ def test_tricks_with_state_resume_exactly(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["step"] == 12
     with pytest.raises(UserError, match="cannot resume with a different reg"):
         run_train(["data=ring2d", "+reg=[ema]", "resume=auto"], tmp_path / "run")
+
+
+@pytest.mark.parametrize("penalty", ["loss=wgan_gp", "+reg=[r1]"])
+def test_a_per_sample_penalty_on_a_batch_norm_critic_comes_with_advice(penalty: str, tmp_path: Path) -> None:
+    from tests.commands import gan
+
+    def start(*extra: str) -> str:
+        done = gan("train", "model=dcgan", penalty, *extra, "dry_run=true", "device=cpu", f"hydra.run.dir={tmp_path / 'run'}")
+        return " ".join(done.stdout.split())
+
+    advised = start()
+    assert "D has batch norm" in advised and "add model.d_norm=layer" in advised
+    assert "batch norm" not in start("model.d_norm=layer")  # per-sample layer norm: nothing to say

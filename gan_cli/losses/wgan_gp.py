@@ -7,8 +7,9 @@ while D is 1-Lipschitz, which the penalty enforces softly on points between real
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from gan_cli.hooks import DStep
+from gan_cli.hooks import DStep, batch_norm_advice
 from gan_cli.losses.base import GANLoss
 from gan_cli.models.checks import nonnegative
 
@@ -33,3 +34,6 @@ class WGANGP(GANLoss):
 
     def d_extra(self, s: DStep) -> torch.Tensor:
         return self.gp_weight * gradient_penalty(s.D, s.real, s.fake)
+
+    def advice(self, D: nn.Module) -> str | None:
+        return batch_norm_advice(D, "loss=wgan_gp")

@@ -4,8 +4,9 @@ so it cannot grow steep around the data, which makes training converge locally."
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from gan_cli.hooks import DStep, Hooks
+from gan_cli.hooks import DStep, Hooks, batch_norm_advice
 from gan_cli.models.checks import nonnegative
 
 
@@ -17,3 +18,6 @@ class R1(Hooks):
         real = s.real.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(s.D(real).float().sum(), real, create_graph=True)
         return 0.5 * self.gamma * grad.flatten(1).pow(2).sum(1).mean()
+
+    def advice(self, D: nn.Module) -> str | None:
+        return batch_norm_advice(D, "reg r1")
