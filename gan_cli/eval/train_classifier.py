@@ -2,8 +2,9 @@
 
     python -m gan_cli.eval.train_classifier data.root=/path/to/data [epochs=3] [seed=0] [out=FOLDER]
 
-Deterministic on CPU for a fixed seed and thread count: the same command writes the same bytes,
-so the sha256 in the record identifies the extractor. `out` defaults to the gan_cli.eval package
+Deterministic on one CPU for a fixed seed and thread count: the same command writes the same bytes
+there (another CPU's kernels may round differently and write other bytes), so the sha256 in the
+record identifies the extractor. `out` defaults to the gan_cli.eval package
 folder, where load_classifier() looks.
 """
 
