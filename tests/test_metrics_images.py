@@ -235,6 +235,14 @@ def test_train_classifier_writes_weights_a_record_and_the_real_data_floor(mnist_
     # Real against real reads as perfect: every class covered, a confident classifier, features alike.
     assert floor["modes_covered"] == 10 and floor["classifier_score"] > 9.0
     assert floor["fd"] < 1.0 and floor["precision"] > 0.9 and floor["recall"] > 0.9
+    # Other weights (here: another seed) never silently replace an extractor whose numbers are on record.
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    again = [f"data.root={mnist_root}", "epochs=6", "batch_size=32", "shift=0", "seed=1", f"out={tmp_path}"]
+    with pytest.raises(SystemExit):
+        train_classifier.main(again)
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+    train_classifier.main([*again, "replace=true"])
+    assert json.loads((tmp_path / RECORD_FILE).read_text())["seed"] == 1 and load_classifier(folder=tmp_path)[1] != sha
 
 
 def test_train_classifier_writes_nothing_below_the_accuracy_the_metrics_need(mnist_root: Path, tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 """Train the MNIST classifier the image metrics use, and write its weights and record.
 
-    python -m gan_cli.eval.train_classifier data.root=/path/to/data [epochs=3] [seed=0] [out=FOLDER]
+    python -m gan_cli.eval.train_classifier data.root=/path/to/data [epochs=3] [seed=0] [out=FOLDER] [replace=false]
 
 Deterministic on one CPU for a fixed seed and thread count: the same command writes the same bytes
 there (another CPU's kernels may round differently and write other bytes), so the sha256 in the
-record identifies the extractor. `out` defaults to the gan_cli.eval package
-folder, where load_classifier() looks.
+record identifies the extractor. `out` defaults to the gan_cli.eval package folder, where
+load_classifier() looks; other weights already there are only replaced with replace=true.
 """
 
 from __future__ import annotations
@@ -39,9 +39,17 @@ DEFAULTS: dict[str, Any] = {
     # Part of the recipe (kernels may sum in another order with another count). One thread is also the
     # fastest on a shared machine: with 2 threads on 2 busy cores a step took 800 ms, with 1 thread 110 ms.
     "threads": 1,
+    # Weights from another machine round differently: replacing the shipped ones would change every metric.
+    "replace": False,
 }
 MIN_ACCURACY = 0.99
 FLOOR_N = 10_000  # real training digits behind the floor, as many as a default `gan eval` draws
+
+
+def _as_bool(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise ValueError(value)
+    return value.lower() == "true"
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
@@ -53,10 +61,10 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             raise UserError(f"{arg!r} is not an option of train_classifier. Give KEY=VALUE with KEY one of: {', '.join(DEFAULTS)}.")
         kind = type(DEFAULTS[key]) if DEFAULTS[key] is not None else str
         try:
-            opts[key] = kind(value)
+            opts[key] = _as_bool(value) if kind is bool else kind(value)
         except ValueError:
-            what = {int: "a whole number", float: "a number"}.get(kind, "text")
-            raise UserError(f"{key}={value!r} must be {what}, e.g. {key}={DEFAULTS[key]}.") from None
+            what = {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, "text")
+            raise UserError(f"{key}={value!r} must be {what}, e.g. {key}={str(DEFAULTS[key]).lower() if kind is bool else DEFAULTS[key]}.") from None
     if opts["data.root"] is None:
         raise UserError("train_classifier needs the MNIST files: give data.root=FOLDER, the folder that holds MNIST/raw (nothing is downloaded).")
     for key in ("epochs", "batch_size", "threads"):
@@ -203,7 +211,14 @@ def main(argv: list[str] | None = None) -> None:
         shipped.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
         record["floor"] = measure_floor(shipped, record["sha256"], x_train, x_test)
         print("real-data floor: " + ", ".join(f"{k} {v:.4g}" for k, v in record["floor"].items() if k != "what"))
-        write_atomic(out / WEIGHTS_FILE, data)
+        old = out / WEIGHTS_FILE
+        if old.is_file() and sha256_of(old.read_bytes()) != record["sha256"] and not opts["replace"]:
+            raise UserError(
+                f"{old} already holds other weights (sha256 {sha256_of(old.read_bytes())[:12]}…, these are {record['sha256'][:12]}…), "
+                "so nothing was written: metrics from two extractors are not comparable. Give out=ANOTHER_FOLDER to keep both, "
+                "or replace=true to replace them."
+            )
+        write_atomic(old, data)
         write_atomic(out / RECORD_FILE, (json.dumps(record, indent=2) + "\n").encode())
         print(f"wrote {out / WEIGHTS_FILE} ({len(data) / 1024:.0f} KB), sha256 {record['sha256']}")
         print(f"wrote {out / RECORD_FILE}")
