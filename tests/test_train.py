@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from gan_cli import checkpoint
 from tests.conftest import QUICK, run_train
 from tests.tb import events
 
-COMBOS = [(d, m, l) for d, m in (("gaussian", "mlp"), ("mnist", "mlp"), ("mnist", "dcgan")) for l in ("minimax", "nonsat")]
+LOSSES = sorted(p.stem for p in (Path(str(files("gan_cli.conf"))) / "loss").glob("*.yaml"))  # every loss, new ones too
+COMBOS = [(d, m, l) for d, m in (("gaussian", "mlp"), ("mnist", "mlp"), ("mnist", "dcgan")) for l in LOSSES]
 
 
 def overrides(data: str, model: str, loss: str, mnist_root: Path) -> list[str]:
