@@ -211,14 +211,15 @@ def main(argv: list[str] | None = None) -> None:
         shipped.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
         record["floor"] = measure_floor(shipped, record["sha256"], x_train, x_test)
         print("real-data floor: " + ", ".join(f"{k} {v:.4g}" for k, v in record["floor"].items() if k != "what"))
-        old = out / WEIGHTS_FILE
-        if old.is_file() and sha256_of(old.read_bytes()) != record["sha256"] and not opts["replace"]:
+        weights = out / WEIGHTS_FILE
+        there = sha256_of(weights.read_bytes()) if weights.is_file() else record["sha256"]
+        if there != record["sha256"] and not opts["replace"]:
             raise UserError(
-                f"{old} already holds other weights (sha256 {sha256_of(old.read_bytes())[:12]}…, these are {record['sha256'][:12]}…), "
-                "so nothing was written: metrics from two extractors are not comparable. Give out=ANOTHER_FOLDER to keep both, "
-                "or replace=true to replace them."
+                f"{weights} already holds other weights (sha256 {there[:12]}…, these are {record['sha256'][:12]}…), so nothing "
+                "was written: metrics from two extractors are not comparable. Give out=ANOTHER_FOLDER to keep both, or "
+                "replace=true to replace them."
             )
-        write_atomic(old, data)
+        write_atomic(weights, data)
         write_atomic(out / RECORD_FILE, (json.dumps(record, indent=2) + "\n").encode())
         print(f"wrote {out / WEIGHTS_FILE} ({len(data) / 1024:.0f} KB), sha256 {record['sha256']}")
         print(f"wrote {out / RECORD_FILE}")
