@@ -18,7 +18,7 @@ run() {  # run NAME OVERRIDES...: one setting over all seeds, into OUT/NAME
 mkdir -p "$OUT"
 run baseline & run r1_ema '+reg=[r1,ema]' & wait
 run minibatch_std '+reg=[minibatch_std]' & run feature_matching '+reg=[feature_matching]' & wait
-run wgan_gp loss=wgan_gp & wait
+run wgan_gp loss=wgan_gp & run minibatch_discrimination '+reg=[minibatch_discrimination]' & wait  # the latter: ~10x a plain step
 if [ "$LONG_STEPS" != 0 ]; then  # one setting, its seeds split over two sweeps; the report joins them in one row
     half=$(( ($(tr "," "\n" <<< "$SEEDS" | wc -l) + 1) / 2 ))
     first=$(tr ',' '\n' <<< "$SEEDS" | head -n "$half" | paste -sd,)
