@@ -82,7 +82,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
     t0 = time.perf_counter()
     try:
         # Where to go back to if the run diverges before it has written a checkpoint.
-        fallback = copy.deepcopy(trainer.state_dict()) if cfg.divergence.retries else None
+        # Its config records the rates it holds, as a checkpoint's does.
+        fallback = copy.deepcopy(trainer.state_dict() | {"config": resolved}) if cfg.divergence.retries else None
         while True:
             with stop_on_signals(trainer):
                 result = trainer.run(log, save_checkpoint)
@@ -135,11 +136,16 @@ def record_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
 def roll_back(trainer: Trainer, to: Path | dict[str, Any], result: LoopResult, cfg: DictConfig, resolved: dict[str, Any]) -> dict[str, Any]:
     """After a divergence: back to the last good state, with learning rates lowered by divergence.lr_factor."""
     # A copy of the in-memory state: loading may alias its tensors, and training would then change them.
-    trainer.load_state_dict(checkpoint.load(to) if isinstance(to, Path) else copy.deepcopy(to))
+    state = checkpoint.load(to) if isinstance(to, Path) else copy.deepcopy(to)
+    trainer.load_state_dict(state)
     factor = cfg.divergence.lr_factor
-    trainer.scale_lr(factor)
     for net in ("g", "d"):  # the checkpoint's config must say the rates the run goes on with
         resolved["optim"][net]["lr"] *= factor
+        # The state may predate earlier retries (the start, or a checkpoint written before them), so its
+        # optimiser goes from the rate it was saved with to the lowered one, however many factors apart.
+        saved = state["config"]["optim"][net]["lr"]
+        if saved > 0:
+            trainer.scale_lr(resolved["optim"][net]["lr"] / saved, net)
     console.print(
         f"[bold yellow]diverged[/] at step {result.diverged_at}: back to step {trainer.step} with learning rates "
         f"x{factor} (optim.g.lr {resolved['optim']['g']['lr']:.3g}, optim.d.lr {resolved['optim']['d']['lr']:.3g})"

@@ -216,6 +216,20 @@ def test_divergence_rolls_back_and_retries_with_lower_learning_rates(mnist_root:
     assert_each_step_once(tmp_path / "retry", 1, 20)
 
 
+def test_a_second_retry_starts_from_the_same_untouched_start(mnist_root: Path, tmp_path: Path) -> None:
+    # No checkpoint before the divergence: both retries go back to the in-memory start state, which the
+    # first retry must not have overwritten (1e30 x 1e-17 = 1e13 diverges again; x 1e-17 more = 1e-4 trains).
+    mnist = ["data=mnist", "model=mlp", f"data.root={mnist_root}", "data.download=false", "batch_size=8", "eval.n=100", "eval.n_during=100"]
+    overrides = [*mnist, "optim.d.lr=1e30", "optim.g.lr=1e30", "steps=10", "ckpt_every=100", "device=cpu"]
+    metrics = run_train([*overrides, "divergence.retries=2", "divergence.lr_factor=1e-17"], tmp_path)
+    assert metrics["status"] == "completed" and metrics["step"] == 10
+    assert [r["back_to"] for r in metrics["retries"]] == [0, 0]
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")  # both factors reached the optimisers, not just the record
+    for net in ("g", "d"):
+        assert state[f"opt_{net}"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+        assert state["config"]["optim"][net]["lr"] == pytest.approx(1e-4)
+
+
 def test_a_sweep_cannot_resume_one_run(tmp_path: Path) -> None:
     done = gan("train", "-m", "seed=0,1", f"resume={tmp_path}", f"hydra.sweep.dir={tmp_path / 's'}", status=2)
     assert_clean_error(done, "continues one run, not a sweep", "resume=auto")

@@ -39,6 +39,15 @@ def run_sample(out: Path, **options: object) -> dict:
         return sample(cfg, out)
 
 
+def test_a_single_one_d_sample_has_no_spread_and_no_warning(gaussian_run: Path, tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on the std of one value; the command must not
+        result = run_sample(tmp_path, ckpt=gaussian_run, n=1)
+    assert np.isnan(result["std"]) and np.isfinite(result["mean"])
+
+
 def test_one_d_samples_histogram_and_moments(gaussian_run: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "copy.pt"  # a copy far from its run folder: nothing else is needed
     shutil.copy(gaussian_run / "checkpoints" / "last.pt", ckpt)
