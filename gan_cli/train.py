@@ -42,7 +42,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
     state = resume.load(start_from) if start_from else None
     if state is not None:
         cfg, choices, overrides = resume.continued_config(state, cfg, overrides)
-    check(cfg, TRAIN_RULES)
+    check(cfg, TRAIN_RULES, extra=("reg",))  # +reg=[...] is the one addition the configs expect
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -73,6 +73,7 @@ SAMPLE_RULES: list[Rule] = [
     ("ckpt", _path, "the path of a checkpoint file or of a run folder"),
     ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
+    ("out", _path, "the folder for the files"),
 ]
 
 
@@ -81,7 +82,20 @@ EVAL_RULES: list[Rule] = [*SAMPLE_RULES, ("data_root", lambda v: v is None or _p
 _ABSENT = object()
 
 
-def check(cfg: DictConfig, rules: list[Rule]) -> None:
+def _check_known(cfg: DictConfig, rules: list[Rule], extra: tuple[str, ...]) -> None:
+    # Hydra accepts any +KEY=VALUE, so a misspelt option (+stpes=100) would otherwise be ignored without a word.
+    known = {key.split(".")[0] for key, _, _ in rules} | set(extra)
+    unknown = sorted(set(cfg.keys()) - known)
+    if unknown:
+        raise UserError(
+            f"{', '.join(unknown)} {'is not an option' if len(unknown) == 1 else 'are not options'} here; "
+            f"check the spelling against --help. The options are: {', '.join(sorted(known))}."
+        )
+
+
+def check(cfg: DictConfig, rules: list[Rule], extra: tuple[str, ...] = ()) -> None:
+    """Check every rule, and that the config has no top-level key outside the rules and `extra`."""
+    _check_known(cfg, rules, extra)
     for key, ok, allowed in rules:
         try:
             value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)

@@ -101,6 +101,7 @@ def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist
         (["data=gaussian", "model=dcgan"], ["model=dcgan needs 1x28x28 images", "Combinations that work", "data=gaussian model=mlp"]),
         (["loss=bogus"], ["Could not find 'loss/bogus'", "minimax", "nonsat"]),
         (["stepz=10"], ["Could not override 'stepz'"]),
+        (["+stepz=10"], ["stepz is not an option here", "batch_size", "steps"]),  # Hydra alone would ignore it
         (["steps=0"], ["steps=0 is not allowed", "steps must be a whole number >= 1"]),
         (["steps=ten"], ["steps='ten' is not allowed"]),
         (["optim.g.lr=-1"], ["optim.g.lr=-1 is not allowed", "> 0"]),
@@ -137,6 +138,7 @@ def test_sample_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage" * 100)
     assert_clean_error(gan("sample", f"ckpt={junk}", f"out={tmp_path}", status=2), "not a readable checkpoint")
     assert_clean_error(gan("sample", "ckpt=x.pt", "n=0", f"out={tmp_path}", status=2), "n=0 is not allowed")
+    assert_clean_error(gan("sample", "ckpt=x.pt", "+threads=1", f"out={tmp_path}", status=2), "threads is not an option here", "ckpt, device, n, out, seed")
 
 
 def test_unwritable_output_and_data_root_that_is_a_file(tmp_path: Path) -> None:
