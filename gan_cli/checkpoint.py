@@ -140,4 +140,12 @@ def load(path: str | os.PathLike[str], key: str = "ckpt") -> dict[str, Any]:
     for key, kind in (("config", dict), ("arch", dict), ("G", dict), ("step", int)):
         if not isinstance(state.get(key), kind):
             raise UserError(f"{str(p)!r} is a gan-cli checkpoint without a valid `{key}` entry: it is damaged or was edited. Use another checkpoint of the run.")
+    _upgrade(state["config"])
     return state
+
+
+def _upgrade(config: dict[str, Any]) -> None:
+    """Spell out options that older checkpoints hold only implicitly, as the defaults of their day."""
+    model = config.get("model")
+    if isinstance(model, dict) and model.get("_target_") == "gan_cli.models.dcgan.build":
+        model.setdefault("fc", 0)  # written before model.fc existed: the all-convolutional DCGAN

@@ -146,18 +146,19 @@ def test_r1_matches_autograd_per_sample() -> None:
     assert penalty.item() == pytest.approx(torch.stack(norms2).mean().item(), rel=1e-5)  # gamma/2 = 1
 
 
+@pytest.mark.parametrize("fc", [0, 16])
 @pytest.mark.parametrize("norm", ["layer", "none"])
-def test_dcgan_critic_without_batch_norm_scores_each_sample_alone(norm: str) -> None:
+def test_dcgan_critic_without_batch_norm_scores_each_sample_alone(norm: str, fc: int) -> None:
     # A per-sample penalty (wgan_gp, r1) needs D(x_i) to depend on x_i only; batch norm breaks that.
     from gan_cli.models.dcgan import build
 
     torch.manual_seed(0)
-    _, D = build((1, 28, 28), latent_dim=8, bounded=True, ngf=4, ndf=4, d_norm=norm)
+    _, D = build((1, 28, 28), latent_dim=8, bounded=True, ngf=4, ndf=4, d_norm=norm, fc=fc)
     x = torch.randn(4, 1, 28, 28)
     other = x.clone()
     other[1:] = torch.randn(3, 1, 28, 28)  # same first sample, new batch-mates
     assert torch.allclose(D(x)[0], D(other)[0], atol=1e-6)
-    _, bn = build((1, 28, 28), latent_dim=8, bounded=True, ngf=4, ndf=4, d_norm="batch")
+    _, bn = build((1, 28, 28), latent_dim=8, bounded=True, ngf=4, ndf=4, d_norm="batch", fc=fc)
     assert not torch.allclose(bn(x)[0], bn(other)[0], atol=1e-6)  # the contrast: batch norm mixes them
 
 

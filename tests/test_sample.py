@@ -143,3 +143,14 @@ def test_checkpoints_of_other_versions_and_edited_ones(gaussian_run: Path, tmp_p
     # format 1 lacked the data order: it still samples, but cannot be resumed exactly
     run_sample(tmp_path / "old", ckpt=older, n=10)
     assert "cannot be continued exactly" in refuse("resume", older, tmp_path)
+
+
+def test_a_dcgan_checkpoint_from_before_model_fc_samples_as_it_did(mnist_root: Path, tmp_path: Path) -> None:
+    # Checkpoints written before model.fc existed hold the all-convolutional DCGAN and no fc key.
+    run_train(["model=dcgan", "model.fc=0", f"data.root={mnist_root}", "data.download=false", *QUICK], tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["config"]["model"].pop("fc") == 0
+    torch.save(state, tmp_path / "before_fc.pt")
+    run_sample(tmp_path / "now", ckpt=tmp_path / "run", n=8)
+    run_sample(tmp_path / "then", ckpt=tmp_path / "before_fc.pt", n=8)
+    assert np.array_equal(np.load(tmp_path / "now" / "samples.npy"), np.load(tmp_path / "then" / "samples.npy"))
