@@ -11,9 +11,9 @@ GAN = str(Path(sys.executable).with_name("gan"))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "HYDRA_FULL_ERROR": ""}
 
 
-def gan(*args: str, cwd: Path | None = None, status: int | None = 0) -> subprocess.CompletedProcess[str]:
+def gan(*args: str, cwd: Path | None = None, status: int | None = 0, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the installed `gan` command; check its exit status unless `status` is None."""
-    done = subprocess.run([GAN, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([GAN, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
     if status is not None:
         assert done.returncode == status, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done

@@ -29,7 +29,10 @@ def test_default_experiment_converges_for_nine_of_ten_seeds(tmp_path: Path) -> N
 def test_dcgan_one_epoch_of_real_mnist_draws_all_ten_digits(tmp_path: Path) -> None:
     from torchvision.datasets import MNIST
 
-    gan("train", "model=dcgan", "loss=nonsat", f"data.root={REAL_MNIST}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    # One epoch on one thread takes about 8 minutes.
+    gan("train", "model=dcgan", "loss=nonsat", f"data.root={REAL_MNIST}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}", timeout=1800)
+    evaluated = json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]
+    assert evaluated["modes_covered"] == 10, evaluated["class_histogram"]  # the classifier's reading (each digit >= 5%)
     gan("sample", f"ckpt={tmp_path / 'run'}", "n=1000", f"out={tmp_path / 'samples'}")
     fake = torch.from_numpy(np.load(tmp_path / "samples" / "samples.npy")).flatten(1)
     test = MNIST(str(REAL_MNIST), train=False, download=False)
