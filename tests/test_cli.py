@@ -101,6 +101,7 @@ def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist
         (["data=gaussian", "model=dcgan"], ["model=dcgan needs 1x28x28 images", "Combinations that work", "data=gaussian model=mlp"]),
         (["loss=bogus"], ["Could not find 'loss/bogus'", "minimax", "nonsat"]),
         (["stepz=10"], ["Could not override 'stepz'"]),
+        (["model=dcgan", "model.fc=8192", "model.ngf=1024"], ["model.fc gives a network of", "the limit is 200,000,000"]),
         (["+stepz=10"], ["stepz is not an option here", "batch_size", "steps"]),  # Hydra alone would ignore it
         (["steps=0"], ["steps=0 is not allowed", "steps must be a whole number >= 1"]),
         (["steps=ten"], ["steps='ten' is not allowed"]),

@@ -129,6 +129,7 @@ def build(
         )
     ngf, ndf = checks.whole("model.ngf", ngf, 1, 1024), checks.whole("model.ndf", ndf, 1, 1024)
     fc = checks.whole("model.fc", fc, 0, 8192)
+    checks.size("model.fc", fc * (latent_dim + 2 * ngf * 49 + 2 * ndf * 49))  # the fully connected layers hold most weights
     if d_norm not in D_NORMS:
         raise UserError(f"model.d_norm={d_norm!r} is not one of {', '.join(D_NORMS)}; e.g. model.d_norm=layer with loss=wgan_gp.")
     return Generator(latent_dim, ngf, fc), Discriminator(ndf, fc, d_norm)
