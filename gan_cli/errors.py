@@ -19,6 +19,10 @@ class UserError(Exception):
     """An error the user caused and can fix; its message must say how."""
 
 
+class DataModelMismatch(UserError):
+    """A model that cannot take this data's samples; the message gains the combinations that work."""
+
+
 def fail(message: str, status: int = USAGE_ERROR) -> None:
     """Print `message` as one paragraph on stderr and exit with `status`."""
     _stderr.print(f"[bold red]error:[/] {message}", markup=True)

@@ -101,7 +101,7 @@ def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist
         (["data=gaussian", "model=dcgan"], ["model=dcgan needs 1x28x28 images", "Combinations that work", "data=gaussian model=mlp"]),
         (["loss=bogus"], ["Could not find 'loss/bogus'", "minimax", "nonsat"]),
         (["stepz=10"], ["Could not override 'stepz'"]),
-        (["model=dcgan", "model.fc=8192", "model.ngf=1024"], ["model.fc gives a network of", "the limit is 200,000,000"]),
+        (["model=dcgan", "model.fc=8192", "model.ngf=1024"], ["model.fc gives a network of", "the limit is 200,000,000. Choose smaller widths."]),
         (["+stepz=10"], ["stepz is not an option here", "batch_size", "steps"]),  # Hydra alone would ignore it
         (["steps=0"], ["steps=0 is not allowed", "steps must be a whole number >= 1"]),
         (["steps=ten"], ["steps='ten' is not allowed"]),
@@ -116,6 +116,8 @@ def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist
 def test_bad_train_settings_end_in_one_clear_message(args: list[str], phrases: list[str], tmp_path: Path) -> None:
     done = gan("train", *args, "device=cpu", f"hydra.run.dir={tmp_path}", status=None)
     assert_clean_error(done, *phrases)
+    # the list of working data x model pairs belongs to a mismatch only, not to every model error
+    assert ("Combinations that work" in done.stderr + done.stdout) == ("Combinations that work" in phrases)
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gan_cli.errors import UserError
+from gan_cli.errors import DataModelMismatch, UserError
 from gan_cli.models import checks
 
 SHAPE = (1, 28, 28)
@@ -123,7 +123,7 @@ def build(
     fc: int = 1024,  # width of the fully connected layer next to z in G and next to the logit in D; 0: none
 ) -> tuple[nn.Module, nn.Module]:
     if tuple(sample_shape) != SHAPE or not bounded:
-        raise UserError(
+        raise DataModelMismatch(
             f"model=dcgan needs 1x28x28 images scaled to [-1, 1] (data=mnist), but the data give samples "
             f"of shape {tuple(sample_shape)}."
         )
