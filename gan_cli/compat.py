@@ -19,7 +19,7 @@ def working_combinations() -> list[str]:
     from gan_cli.build import arch_of, build_models, make
     from gan_cli.latent import Latent
 
-    models = {name: OmegaConf.masked_copy(node, [k for k in node if k != "defaults"]) for name, node in _options("model").items()}
+    models = {name: node.model for name, node in _options("model").items()}  # model files, like data files, nest their node
     found = []
     for data_name, node in _options("data").items():
         data = make(node.data, "data")  # data objects are lazy: nothing is loaded here
