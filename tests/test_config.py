@@ -84,6 +84,16 @@ def test_image_model_selects_mnist_unless_data_is_given() -> None:
     assert choices["data"] == "gaussian"  # an explicit choice wins, and build() then refuses it
 
 
+def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
+    cfg, _ = compose_config("train", ["model=dcgan"])
+    assert (cfg.optim.g.lr, cfg.optim.d.lr) == (1e-3, 2e-4)  # InfoGAN's rates, over mnist's and train.yaml's
+    assert cfg.model.fc == 1024 and cfg.steps == 1875
+    cfg, _ = compose_config("train", ["model=dcgan", "optim.g.lr=2e-4", "model.fc=0"])
+    assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
+    cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
+    assert cfg.optim.g.lr == 2e-4  # the DCGAN's rate stays with the DCGAN
+
+
 def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:
     cfg, _ = compose_config("train", ["model=dcgan", "data=gaussian", "device=cpu"])
     with pytest.raises(UserError) as e:
