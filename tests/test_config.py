@@ -86,12 +86,12 @@ def test_image_model_selects_mnist_unless_data_is_given() -> None:
 
 def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
     cfg, _ = compose_config("train", ["model=dcgan"])
-    assert (cfg.optim.g.lr, cfg.optim.d.lr) == (1e-3, 2e-4)  # InfoGAN's rates, over mnist's and train.yaml's
-    assert cfg.model.fc == 1024 and cfg.steps == 1875
+    assert (cfg.optim.g.lr, cfg.optim.d.lr, cfg.lr_decay) == (2e-3, 2e-4, "linear")  # over mnist's and train.yaml's
+    assert cfg.model.fc == 1024 and cfg.batch_size == 32  # mnist's, where the model says nothing
     cfg, _ = compose_config("train", ["model=dcgan", "optim.g.lr=2e-4", "model.fc=0"])
     assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
     cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
-    assert cfg.optim.g.lr == 2e-4  # the DCGAN's rate stays with the DCGAN
+    assert (cfg.optim.g.lr, cfg.lr_decay) == (2e-4, "none")  # the DCGAN's settings stay with the DCGAN
 
 
 def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:

@@ -30,7 +30,7 @@ def test_dcgan_one_epoch_of_real_mnist_draws_all_ten_digits(tmp_path: Path) -> N
     from torchvision.datasets import MNIST
 
     # One epoch on one thread takes about 8 minutes.
-    gan("train", "model=dcgan", "loss=nonsat", f"data.root={REAL_MNIST}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}", timeout=1800)
+    gan("train", "model=dcgan", "loss=nonsat", "steps=1875", f"data.root={REAL_MNIST}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}", timeout=1800)
     evaluated = json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]
     assert evaluated["modes_covered"] == 10, evaluated["class_histogram"]  # the classifier's reading (each digit >= 5%)
     gan("sample", f"ckpt={tmp_path / 'run'}", "n=1000", f"out={tmp_path / 'samples'}")
