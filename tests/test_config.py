@@ -87,7 +87,7 @@ def test_image_model_selects_mnist_unless_data_is_given() -> None:
 def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
     cfg, _ = compose_config("train", ["model=dcgan"])
     assert (cfg.optim.g.lr, cfg.optim.d.lr, cfg.lr_decay) == (2e-3, 2e-4, "linear")  # over mnist's and train.yaml's
-    assert cfg.model.fc == 1024 and cfg.batch_size == 32  # mnist's, where the model says nothing
+    assert cfg.steps == 18750 and cfg.batch_size == 32  # ten epochs; the batch is mnist's, where the model says nothing
     cfg, _ = compose_config("train", ["model=dcgan", "optim.g.lr=2e-4", "model.fc=0"])
     assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
     cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
