@@ -77,7 +77,11 @@ SAMPLE_RULES: list[Rule] = [
 ]
 
 
-EVAL_RULES: list[Rule] = [*SAMPLE_RULES, ("data_root", lambda v: v is None or _path(v), "null (the checkpoint's data.root) or a folder")]
+EVAL_RULES: list[Rule] = [
+    *SAMPLE_RULES,
+    ("draws", _int(1, 100), "a whole number from 1 to 100"),
+    ("data_root", lambda v: v is None or _path(v), "null (the checkpoint's data.root) or a folder"),
+]
 
 _ABSENT = object()
 

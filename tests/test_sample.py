@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import pickle
 import shutil
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,39 @@ def test_one_d_samples_histogram_and_moments(gaussian_run: Path, tmp_path: Path)
     assert result["std"] == pytest.approx(values.std(ddof=1), abs=1e-5)
     with Image.open(tmp_path / "out" / "histogram.png") as png:
         assert png.format == "PNG" and png.width > 100
+
+
+def run_eval(out: Path, **options: object) -> tuple[dict, str]:
+    """`gan eval` in this process: its result and what it printed."""
+    cfg, _ = compose_config("eval", [f"{k}={v}" for k, v in options.items()] + ["device=cpu"])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        result = evaluate(cfg, out)
+    return result, printed.getvalue()
+
+
+def test_eval_over_several_noise_draws_gives_their_mean_and_spread(mnist_run: Path, tmp_path: Path) -> None:
+    singles = [run_eval(tmp_path / f"seed{s}", ckpt=mnist_run, n=200, seed=s)[0]["eval"] for s in (3, 4, 5)]
+    pooled, printed = run_eval(tmp_path / "pooled", ckpt=mnist_run, n=200, seed=3, draws=3)
+    assert pooled["seeds"] == [3, 4, 5] and pooled["draws"] == singles  # draw i is the single evaluation at seed 3+i
+    assert json.loads((tmp_path / "pooled" / "eval.json").read_text())["eval_std"] == pooled["eval_std"]
+    for key in ("fd", "kid", "classifier_score", "precision", "recall"):
+        values = [e[key] for e in singles]
+        assert pooled["eval"][key] == pytest.approx(statistics.fmean(values))
+        assert pooled["eval_std"][key] == pytest.approx(statistics.stdev(values))
+        assert f"{pooled['eval'][key]:.4g} ± {pooled['eval_std'][key]:.2g}" in printed
+    assert min(pooled["eval_std"][k] for k in ("fd", "classifier_score")) > 0  # the draws differ
+    assert pooled["eval"]["class_histogram"] == [sum(c) for c in zip(*(e["class_histogram"] for e in singles))]
+    assert sum(pooled["eval"]["class_histogram"]) == 600 and pooled["eval"]["n_fake"] == 200
+    assert pooled["eval"]["success"] == all(e["success"] for e in singles)
+    assert pooled["eval"]["extractor_sha256"] == singles[0]["extractor_sha256"]
+    # one draw (the default) keeps eval.json as it always was
+    assert set(run_eval(tmp_path / "one", ckpt=mnist_run, n=200)[0]) == {"checkpoint", "step", "seed", "choices", "eval"}
+
+
+def test_eval_draws_of_a_one_d_run_show_the_spread_of_the_moments(gaussian_run: Path, tmp_path: Path) -> None:
+    pooled, printed = run_eval(tmp_path, ckpt=gaussian_run, n=300, draws=2)
+    assert pooled["eval_std"]["mean"] > 0 and pooled["eval_std"]["w1"] > 0
+    assert f"± {pooled['eval_std']['mean']:.2g} over the draws" in " ".join(printed.split())
 
 
 def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
