@@ -45,6 +45,23 @@ def pool(draws: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]
     return pooled, spread
 
 
+def table_rows(result: dict[str, Any], spread: dict[str, float], n: int) -> dict[str, Any]:
+    """The table's rows; with several draws each number reads "mean ± std"."""
+    rows: dict[str, Any] = {"checkpoint": f"{result['checkpoint']} (step {result['step']})"}
+    if spread:
+        seeds = result["seeds"]
+        rows["draws"] = f"{len(seeds)} of n={n} (noise seeds {seeds[0]}..{seeds[-1]}): mean ± std over the draws"
+    for key, value in evaluation_rows(result["eval"]).items():
+        name = key.removeprefix("G ")  # the 1-D rows "G mean" and "G std" come with their target
+        if name not in spread:
+            rows[key] = value
+        elif isinstance(value, (int, float)):
+            rows[key] = f"{value:.4g} ± {spread[name]:.2g}"
+        else:
+            rows[key] = f"{value}; ± {spread[name]:.2g} over the draws"
+    return rows
+
+
 def evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("gan eval needs a checkpoint: gan eval ckpt=outputs/<run>/checkpoints/last.pt (or the run folder).")
@@ -62,17 +79,7 @@ def evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
         result |= {"seeds": seeds, "eval_std": spread, "draws": draws}
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "eval.json")
-    rows = {"checkpoint": f"{result['checkpoint']} (step {result['step']})"}
-    if spread:
-        rows["draws"] = f"{len(seeds)} of n={cfg.n} (noise seeds {seeds[0]}..{seeds[-1]}): mean ± std over the draws"
-    for key, value in evaluation_rows(metrics).items():
-        name = key.removeprefix("G ")  # the 1-D rows "G mean" and "G std" come with their target
-        if name not in spread:
-            rows[key] = value
-        else:
-            rows[key] = f"{value:.4g} ± {spread[name]:.2g}" if isinstance(value, float) else f"{value}; ± {spread[name]:.2g} over the draws"
-    rows["wrote"] = str(out / "eval.json")
-    console.print(summary_table("gan eval", rows))
+    console.print(summary_table("gan eval", table_rows(result, spread, cfg.n) | {"wrote": str(out / "eval.json")}))
     return result
 
 

@@ -82,6 +82,7 @@ def test_eval_over_several_noise_draws_gives_their_mean_and_spread(mnist_run: Pa
         assert pooled["eval_std"][key] == pytest.approx(statistics.stdev(values))
         assert f"{pooled['eval'][key]:.4g} ± {pooled['eval_std'][key]:.2g}" in printed
     assert min(pooled["eval_std"][k] for k in ("fd", "classifier_score")) > 0  # the draws differ
+    assert f"modes_covered {pooled['eval']['modes_covered']:.4g} ± {pooled['eval_std']['modes_covered']:.2g}" in " ".join(printed.replace("│", " ").split())
     assert pooled["eval"]["class_histogram"] == [sum(c) for c in zip(*(e["class_histogram"] for e in singles))]
     assert sum(pooled["eval"]["class_histogram"]) == 600 and pooled["eval"]["n_fake"] == 200
     assert pooled["eval"]["success"] == all(e["success"] for e in singles)
