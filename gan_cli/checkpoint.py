@@ -63,6 +63,22 @@ class Folder:
         for stale in folder.glob(".*.tmp"):  # half-written files of a process that was killed mid-save
             stale.unlink(missing_ok=True)
 
+    def set_aside_after(self, step: int) -> Path | None:
+        """Move the periodic checkpoints of steps after `step` into superseded_at_step_<step>/ and return that folder.
+
+        A run continued from an earlier checkpoint of its own folder starts a new history at `step`
+        (TensorBoard drops its later events too); the old later files would otherwise pass for the new
+        history's, and be pruned in its place. They are kept aside, not deleted: nothing is lost.
+        """
+        later = [p for p in self.folder.glob("step_*.pt") if p.stem.removeprefix("step_").isdigit() and int(p.stem[5:]) > step]
+        if not later:
+            return None
+        aside = self.folder / f"superseded_at_step_{step}"
+        aside.mkdir(exist_ok=True)
+        for path in later:
+            os.replace(path, aside / path.name)
+        return aside
+
     def save(self, state: dict[str, Any], step: int, periodic: bool = True) -> None:
         """Write last.pt (and step_*.pt); a failed write raises UserError and leaves the previous files as they were."""
         try:

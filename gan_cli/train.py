@@ -65,6 +65,8 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         record_config(run_dir, cfg, overrides)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     ckpts = checkpoint.Folder(run_dir / "checkpoints", keep=cfg.keep_ckpts)
+    if state is not None and (aside := ckpts.set_aside_after(trainer.step)):
+        console.print(f"the checkpoints after step {trainer.step} belong to the history this run leaves; they were moved to {aside}")
     saved_step: list[int] = []  # the step of the newest checkpoint this process wrote
 
     def save_checkpoint(step: int, periodic: bool = True) -> None:

@@ -161,6 +161,24 @@ def test_resume_may_change_steps_and_intervals_but_not_what_the_weights_are(shor
     assert steps == [5, 10, 15, 20, 24, 28, 32, 36, 40]
 
 
+def test_continuing_from_an_earlier_checkpoint_sets_the_later_ones_aside(tmp_path: Path) -> None:
+    run, quick = tmp_path / "run", ["eval.n=100", "eval.n_during=100", "device=cpu"]
+    run_train(["steps=13", "ckpt_every=4", "keep_ckpts=5", *quick], run)
+    ckpts = run / "checkpoints"
+    before = {p.name: p.read_bytes() for p in ckpts.glob("step_*.pt")}
+    assert sorted(before) == ["step_0000004.pt", "step_0000008.pt", "step_0000012.pt"]
+    assert run_train([f"resume={ckpts / 'step_0000004.pt'}", "steps=10"], run)["step"] == 10
+    # the old history's later files are kept, apart; the folder holds the new history alone
+    aside = ckpts / "superseded_at_step_4"
+    assert {p.name: p.read_bytes() for p in aside.iterdir()} == {k: v for k, v in before.items() if k != "step_0000004.pt"}
+    assert sorted(p.name for p in ckpts.glob("step_*.pt")) == ["step_0000004.pt", "step_0000008.pt"]
+    assert checkpoint.load(ckpts / "step_0000008.pt")["config"]["steps"] == 10
+    assert checkpoint.load(ckpts / "last.pt")["step"] == 10
+    # continuing from the newest checkpoint moves nothing
+    run_train([f"resume={run}", "steps=11"], run)
+    assert [p.name for p in ckpts.iterdir() if p.is_dir()] == ["superseded_at_step_4"]
+
+
 def test_resume_puts_new_optimiser_settings_into_the_optimisers(tmp_path: Path) -> None:
     base = ["lr_decay=none", "eval.n=100", "eval.n_during=100", "device=cpu"]
     run_train([*base, "steps=4"], tmp_path)
