@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG as HPARAMS_TAG
 from torch.utils.tensorboard import SummaryWriter
 
 console = Console(highlight=False, soft_wrap=True)
@@ -46,6 +48,10 @@ class RunLog:
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
         finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        # A continued run ends again: TensorBoard would show the first record it finds, so the earlier end's goes.
+        for old in self.tb_dir.glob("events.out.tfevents.*"):
+            if _holds_hparams(old):
+                old.unlink()
         # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run;
         # at the final step, so a continued run purges it like any other point.
         self.writer.add_hparams(dict(hparams), finite, run_name=".", global_step=step)
@@ -69,6 +75,11 @@ class RunLog:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def _holds_hparams(path: Path) -> bool:
+    # add_hparams writes its record (and the final/* points) through a writer of its own, into a file of its own.
+    return any(v.tag == HPARAMS_TAG for event in EventFileLoader(str(path)).Load() for v in event.summary.value)
 
 
 class ProgressBar:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
@@ -157,8 +158,12 @@ def test_resume_may_change_steps_and_intervals_but_not_what_the_weights_are(shor
     assert state["config"]["steps"] == 40 and state["config"]["optim"]["d"]["lr"] == 1e-3
     assert state["config"]["data"]["mean"] == 4.0  # the rest came from the checkpoint, not from the defaults
     assert "steps=40" in state["overrides"] and "steps=20" not in state["overrides"]
-    steps = [p.step for p in events(short_run / "tb").Scalars("loss/D")]
-    assert steps == [5, 10, 15, 20, 24, 28, 32, 36, 40]
+    acc = events(short_run / "tb")
+    assert [p.step for p in acc.Scalars("loss/D")] == [5, 10, 15, 20, 24, 28, 32, 36, 40]
+    # TensorBoard's HParams view shows the continued run's end, not the record of its first end at step 20
+    record = HParamsPluginData.FromString(acc.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    assert record.session_start_info.hparams["steps"].number_value == 40
+    assert [p.step for p in acc.Scalars("final/w1")] == [40]
 
 
 def test_continuing_from_an_earlier_checkpoint_sets_the_later_ones_aside(tmp_path: Path) -> None:
