@@ -73,8 +73,10 @@ class Folder:
         later = [p for p in self.folder.glob("step_*.pt") if p.stem.removeprefix("step_").isdigit() and int(p.stem[5:]) > step]
         if not later:
             return None
-        aside = self.folder / f"superseded_at_step_{step}"
-        aside.mkdir(exist_ok=True)
+        aside, n = self.folder / f"superseded_at_step_{step}", 2
+        while aside.exists():  # going back to the same step twice: the first set stays as it was
+            aside, n = self.folder / f"superseded_at_step_{step}_{n}", n + 1
+        aside.mkdir()
         for path in later:
             os.replace(path, aside / path.name)
         return aside

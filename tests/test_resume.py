@@ -179,9 +179,12 @@ def test_continuing_from_an_earlier_checkpoint_sets_the_later_ones_aside(tmp_pat
     assert sorted(p.name for p in ckpts.glob("step_*.pt")) == ["step_0000004.pt", "step_0000008.pt"]
     assert checkpoint.load(ckpts / "step_0000008.pt")["config"]["steps"] == 10
     assert checkpoint.load(ckpts / "last.pt")["step"] == 10
-    # continuing from the newest checkpoint moves nothing
+    # continuing from the newest checkpoint moves nothing; going back to step 4 again keeps both old sets
     run_train([f"resume={run}", "steps=11"], run)
     assert [p.name for p in ckpts.iterdir() if p.is_dir()] == ["superseded_at_step_4"]
+    run_train([f"resume={ckpts / 'step_0000004.pt'}", "steps=5"], run)
+    assert [p.name for p in (ckpts / "superseded_at_step_4_2").iterdir()] == ["step_0000008.pt"]
+    assert len(list(aside.iterdir())) == 2
 
 
 def test_resume_puts_new_optimiser_settings_into_the_optimisers(tmp_path: Path) -> None:
