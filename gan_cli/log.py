@@ -52,8 +52,8 @@ class RunLog:
         for old in self.tb_dir.glob("events.out.tfevents.*"):
             if _holds_hparams(old):
                 old.unlink()
-        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run;
-        # at the final step, so a continued run purges it like any other point.
+        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run; at the final
+        # step, so a record past the checkpoint a run continues from (a diverged end) is purged like any other point.
         self.writer.add_hparams(dict(hparams), finite, run_name=".", global_step=step)
 
     @contextlib.contextmanager

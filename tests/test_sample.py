@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from gan_cli.errors import UserError
-from gan_cli.evaluate import evaluate
+from gan_cli.evaluate import evaluate, pool
 from gan_cli.sample import sample
 from tests.conftest import QUICK, compose_config, run_train
 
@@ -95,6 +95,15 @@ def test_eval_draws_of_a_one_d_run_show_the_spread_of_the_moments(gaussian_run: 
     pooled, printed = run_eval(tmp_path, ckpt=gaussian_run, n=300, draws=2)
     assert pooled["eval_std"]["mean"] > 0 and pooled["eval_std"]["w1"] > 0
     assert f"± {pooled['eval_std']['mean']:.2g} over the draws" in " ".join(printed.split())
+    with pytest.raises(UserError, match="draws=0 is not allowed: draws must be a whole number from 1 to 100"):
+        run_eval(tmp_path, ckpt=gaussian_run, draws=0)
+
+
+def test_pooled_draws_succeed_only_if_all_do_and_collapse_if_any_does() -> None:
+    draws = [{"success": True, "collapsed": False, "fd": 1.0, "n": 5}, {"success": False, "collapsed": True, "fd": 3.0, "n": 5}]
+    pooled, spread = pool(draws)
+    assert pooled == {"success": False, "collapsed": True, "fd": 2.0, "n": 5}
+    assert spread == {"fd": pytest.approx(2**0.5)}
 
 
 def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
