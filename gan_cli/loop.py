@@ -74,6 +74,20 @@ class Trainer:
             x = hook.d_input(x)
         return x
 
+    @staticmethod
+    def _update(
+        loss: torch.Tensor, extras: list[torch.Tensor | None], opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    ) -> torch.Tensor:
+        """One optimiser step on the loss plus the terms the hooks added (None: a hook adds nothing); returns the total."""
+        terms = [t for t in extras if t is not None]
+        if terms:
+            loss = loss + sum(terms)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()  # with amp off the scaler passes the loss and the step straight through
+        scaler.step(opt)
+        scaler.update()
+        return loss
+
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, mean D(x), mean D(G(z)))."""
         e = self.exp
@@ -86,13 +100,7 @@ class Trainer:
             real_logits, fake_logits = e.D(real), e.D(fake)
         loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
         step = DStep(e.D, real, fake, real_logits, fake_logits)
-        extras = [t for h in self.hooks if (t := h.d_extra(step)) is not None]
-        if extras:
-            loss = loss + sum(extras)
-        e.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(loss).backward()
-        self.scaler_d.step(e.opt_d)
-        self.scaler_d.update()
+        loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
             hook.after_d_step(e.D)
         return torch.stack([loss.detach(), torch.sigmoid(real_logits.detach().float()).mean(), torch.sigmoid(fake_logits.detach().float()).mean()])
@@ -110,13 +118,7 @@ class Trainer:
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
             loss = e.loss.g_loss(fake_logits.float(), real_logits)
             step = GStep(e.D, e.G, real, fake, fake_logits)
-            extras = [t for h in self.hooks if (t := h.g_extra(step)) is not None]
-            if extras:
-                loss = loss + sum(extras)
-            e.opt_g.zero_grad(set_to_none=True)
-            self.scaler_g.scale(loss).backward()
-            self.scaler_g.step(e.opt_g)
-            self.scaler_g.update()
+            loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
             e.D.requires_grad_(True)
         for hook in self.hooks:
