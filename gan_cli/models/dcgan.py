@@ -15,6 +15,7 @@ from torch import nn
 
 from gan_cli.errors import DataModelMismatch, UserError
 from gan_cli.models import checks
+from gan_cli.models.base import SequentialDiscriminator
 
 SHAPE = (1, 28, 28)
 
@@ -90,7 +91,7 @@ def _head(channels: int, fc: int, norm: str) -> list[nn.Module]:
     ]
 
 
-class Discriminator(nn.Module):
+class Discriminator(SequentialDiscriminator):
     def __init__(self, ndf: int, fc: int, norm: str = "batch") -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -102,15 +103,6 @@ class Discriminator(nn.Module):
             *_head(ndf * 2, fc, norm),
         )
         self.apply(_init_weights)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net[:-1](x)  # (B, fc) or, without fc, (B, 2ndf, 7, 7): what feature matching compares
-
-    def head(self, f: torch.Tensor) -> torch.Tensor:
-        return self.net[-1](f).flatten()  # (B,) logits
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def build(

@@ -16,6 +16,7 @@ from torch import nn
 
 from gan_cli.errors import UserError
 from gan_cli.models import checks
+from gan_cli.models.base import SequentialDiscriminator
 
 
 def _leaky() -> nn.Module:
@@ -49,7 +50,7 @@ class Generator(nn.Module):
         return self.net(z).view(z.shape[0], *self.sample_shape)  # (B, *sample_shape)
 
 
-class Discriminator(nn.Module):
+class Discriminator(SequentialDiscriminator):
     def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float, act: Callable[[], nn.Module]) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]  # (B, numel)
@@ -61,15 +62,6 @@ class Discriminator(nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))  # (B, 1) logit
         self.net = nn.Sequential(*layers)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net[:-1](x)  # (B, last hidden width): what feature matching compares
-
-    def head(self, f: torch.Tensor) -> torch.Tensor:
-        return self.net[-1](f).squeeze(1)  # (B,) logits
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def build(
