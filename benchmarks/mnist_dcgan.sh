@@ -13,8 +13,10 @@ ARGS=${ARGS:-}
 GAN=${GAN:-gan}
 
 mkdir -p "$OUT"
+set -f  # ARGS may hold brackets (+reg=[ema]): no filename expansion while it is split
 # shellcheck disable=SC2086  # ARGS is a list of overrides
 "$GAN" train -m model=dcgan loss=nonsat "data.root=$ROOT" "seed=$SEEDS" $ARGS "hydra.sweep.dir=$OUT" > "$OUT/train.log" 2>&1
+set +f
 for run in "$OUT"/*/; do
     run=${run%/}
     [ -f "$run/checkpoints/last.pt" ] || continue
