@@ -24,7 +24,8 @@ from gan_cli.log import console, metric_numbers
 IGNORED_KEYS = ("seed", "data.root", "hydra.", "device")
 
 
-def load_runs(root: Path) -> list[dict[str, Any]]:
+def load_runs(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:
+    """Every run under root; with eval_dir, each run's metrics are those `gan eval` wrote into RUN/eval_dir."""
     if not root.exists():
         raise UserError(f"{str(root)!r} does not exist. Give a sweep folder (outputs/multirun/<date>/<time>) or outputs/.")
     runs = []
@@ -37,7 +38,29 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
         runs.append(run | {"path": str(path.parent)})
     if not runs:
         raise UserError(f"no runs under {str(root)!r}: no metrics.json was found. Point gan report at a folder that gan train wrote.")
-    return runs
+    if not eval_dir:
+        return runs
+    kept = [r for r in (with_eval(run, eval_dir) for run in runs) if r]
+    if not any(r.get("eval") for r in kept):
+        raise UserError(f"no run under {str(root)!r} has {eval_dir}/eval.json: run gan eval on each (see above), or leave out --eval to use each run's own final evaluation.")
+    return kept
+
+
+def with_eval(run: dict[str, Any], eval_dir: str) -> dict[str, Any] | None:
+    """The run with its metrics from RUN/eval_dir/eval.json (several noise draws pooled by `gan eval draws=K`).
+
+    A diverged run keeps its place (it has no G to evaluate, and it still counts as diverged); any other
+    run without the file is left out, with the command that writes it, rather than mixed in with its own
+    single-draw evaluation.
+    """
+    path = Path(run["path"]) / eval_dir / "eval.json"
+    try:
+        return run | {"eval": json.loads(path.read_text())["eval"]}
+    except (OSError, ValueError, KeyError):
+        if run.get("status") == "diverged":
+            return run
+        console.print(f"[yellow]skipped[/] {run['path']}: no readable {path.name} in {eval_dir}/; write it with gan eval ckpt='{run['path']}' out='{path.parent}'")
+        return None
 
 
 def setting(run: dict[str, Any]) -> str:
@@ -89,13 +112,16 @@ def cell(row: dict[str, Any], metric: str) -> str:
     return f"{row[f'{metric}_mean']:.4g} ± {row[f'{metric}_std']:.2g}"
 
 
-def write(rows: list[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
+def write(rows: list[dict[str, Any]], folder: Path, eval_dir: str | None = None) -> tuple[Path, Path]:
     metrics = metric_names(rows)
     head = ["setting", "runs", "succeeded", "diverged", "collapsed", *metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join([str(r[h]) for h in head[:5]] + [cell(r, m) for m in metrics]) + " |" for r in rows]
-    md, csv_path = folder / "report.md", folder / "report.csv"
-    md.write_text(f"# gan report: {folder}\n\nMean ± std over the runs of each setting.\n\n" + "\n".join(lines) + "\n")
+    # Reports of different evaluations sit side by side: report.md (the runs' own), report_<eval_dir>.md.
+    stem = f"report_{eval_dir.strip('/').replace('/', '_')}" if eval_dir else "report"
+    source = f"each run's {eval_dir}/eval.json (gan eval)" if eval_dir else "each run's own final evaluation (metrics.json)"
+    md, csv_path = folder / f"{stem}.md", folder / f"{stem}.csv"
+    md.write_text(f"# gan report: {folder}\n\nMean ± std over the runs of each setting, from {source}.\n\n" + "\n".join(lines) + "\n")
     fields = head[:5] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -104,8 +130,8 @@ def write(rows: list[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
     return md, csv_path
 
 
-def report(root: Path) -> list[dict[str, Any]]:
-    rows = summarize(load_runs(root))
+def report(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:
+    rows = summarize(load_runs(root, eval_dir))
     metrics = metric_names(rows)
     table = Table(title=f"gan report: {root}", title_justify="left")
     for column in ("setting", "runs", "ok", "diverged", "collapsed", *metrics):
@@ -113,7 +139,7 @@ def report(root: Path) -> list[dict[str, Any]]:
     for r in rows:
         table.add_row(r["setting"], str(r["runs"]), str(r["succeeded"]), str(r["diverged"]), str(r["collapsed"]), *(cell(r, m) for m in metrics))
     folder = root if root.is_dir() else root.parent
-    md, csv_path = write(rows, folder)
+    md, csv_path = write(rows, folder, eval_dir)
     # Off a terminal (CI logs, files) a wide table would be folded into narrow columns; Markdown stays readable.
     console.print(table) if console.is_terminal else print(md.read_text())
     console.print(f"wrote {md}\nwrote {csv_path}")
@@ -123,6 +149,7 @@ def report(root: Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gan report", description="Group the runs under PATH by setting: mean ± std over seeds, and counts of succeeded, diverged and collapsed runs. Writes report.md and report.csv into PATH.")
     parser.add_argument("path", type=Path, help="a sweep folder (outputs/multirun/<date>/<time>) or all of outputs/")
+    parser.add_argument("--eval", dest="eval_dir", metavar="DIR", help="use each run's DIR/eval.json, which `gan eval ckpt=RUN out=RUN/DIR` wrote (e.g. over several noise draws), instead of its own final evaluation")
     args = parser.parse_args(argv)
     with user_errors():
-        report(args.path)
+        report(args.path, args.eval_dir)
