@@ -21,7 +21,7 @@ from gan_cli.errors import UserError, user_errors
 from gan_cli.log import console, metric_numbers
 
 # Not settings: what differs between the seeds of one setting, or between machines.
-IGNORED_KEYS = ("seed", "data.root", "hydra.", "device")
+IGNORED_KEYS = ("seed", "data.root", "hydra.", "device", "threads")
 
 
 def load_runs(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:

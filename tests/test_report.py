@@ -42,7 +42,7 @@ def test_report_groups_settings_and_pools_seeds(tmp_path: Path, mnist_root: Path
 
 
 def test_setting_ignores_seed_paths_and_hydra_keys() -> None:
-    run = {"choices": {"data": "mnist", "model": "dcgan", "loss": "nonsat", "device": "cpu"}, "overrides": ["seed=3", "data.root=/x", "hydra.run.dir=y", "+loss.extra=1", "steps=9"]}
+    run = {"choices": {"data": "mnist", "model": "dcgan", "loss": "nonsat", "device": "cpu"}, "overrides": ["seed=3", "data.root=/x", "hydra.run.dir=y", "threads=2", "+loss.extra=1", "steps=9"]}
     assert setting(run) == "data=mnist,loss=nonsat,loss.extra=1,model=dcgan,steps=9"
 
 
