@@ -15,8 +15,8 @@ GAN=${GAN:-gan}
 
 mkdir -p "$OUT"
 set -f  # ARGS may hold brackets (+reg=[ema]): no filename expansion while it is split
-# shellcheck disable=SC2086  # ARGS is a list of overrides
 echo "training seeds $SEEDS into $OUT (progress in $OUT/train.log)"
+# shellcheck disable=SC2086  # ARGS is a list of overrides
 "$GAN" train -m model=dcgan loss=nonsat "data.root=$ROOT" "seed=$SEEDS" $ARGS "hydra.sweep.dir=$OUT" > "$OUT/train.log" 2>&1 || {
     tail -n 5 "$OUT/train.log" >&2
     echo "the sweep stopped (above: the end of $OUT/train.log); fix what it says, then rerun this script" >&2

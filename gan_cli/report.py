@@ -147,7 +147,7 @@ def report(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gan report", description="Group the runs under PATH by setting: mean ± std over seeds, and counts of succeeded, diverged and collapsed runs. Writes report.md and report.csv into PATH.")
+    parser = argparse.ArgumentParser(prog="gan report", description="Group the runs under PATH by setting: mean ± std over seeds, and counts of succeeded, diverged and collapsed runs. Writes report.md and report.csv into PATH (report_DIR.md and .csv with --eval DIR).")
     parser.add_argument("path", type=Path, help="a sweep folder (outputs/multirun/<date>/<time>) or all of outputs/")
     parser.add_argument("--eval", dest="eval_dir", metavar="DIR", help="use each run's DIR/eval.json, which `gan eval ckpt=RUN out=RUN/DIR` wrote (e.g. over several noise draws), instead of its own final evaluation")
     args = parser.parse_args(argv)
