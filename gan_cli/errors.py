@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 # Exit statuses: 2 for anything the user can fix, 3 for a run that diverged.
 USAGE_ERROR = 2
@@ -25,7 +26,7 @@ class DataModelMismatch(UserError):
 
 def fail(message: str, status: int = USAGE_ERROR) -> None:
     """Print `message` as one paragraph on stderr and exit with `status`."""
-    _stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    _stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)  # escaped: "+reg=[ema]" is not markup
     sys.exit(status)
 
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from gan_cli.errors import UserError, user_errors
@@ -33,7 +34,7 @@ def load_runs(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:
         try:
             run = json.loads(path.read_text())
         except (OSError, ValueError):
-            console.print(f"[yellow]skipped[/] {path}: not readable JSON")
+            console.print(f"[yellow]skipped[/] {escape(str(path))}: not readable JSON")
             continue
         runs.append(run | {"path": str(path.parent)})
     if not runs:
@@ -59,7 +60,7 @@ def with_eval(run: dict[str, Any], eval_dir: str) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError):
         if run.get("status") == "diverged":
             return run
-        console.print(f"[yellow]skipped[/] {run['path']}: no readable {path.name} in {eval_dir}/; write it with gan eval ckpt='{run['path']}' out='{path.parent}'")
+        console.print("[yellow]skipped[/] " + escape(f"{run['path']}: no readable {path.name} in {eval_dir}/; write it with gan eval ckpt='{run['path']}' out='{path.parent}'"))
         return None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import hydra
 import torch
+from rich.markup import escape
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -79,7 +80,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
     log = RunLog(run_dir, purge_step=start_step + 1 if state is not None else None)
     what = " ".join(f"{k}={choices[k]}" for k in ("data", "model", "loss", "device") if k in choices)
     went_on = f", continuing from step {start_step} ({start_from})" if state is not None else ""
-    console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps{went_on} -> {run_dir}")
+    console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps{escape(went_on)} -> {escape(str(run_dir))}")
     retries: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     try:
