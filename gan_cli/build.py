@@ -39,7 +39,7 @@ def make(node: Any, what: str, **kwargs: Any) -> Any:
 
 def arch_of(data: Data, latent: Latent) -> dict[str, Any]:
     """What a model needs to know about the data; stored in checkpoints so G can be rebuilt without the data."""
-    return {"sample_shape": list(data.sample_shape), "latent_dim": latent.dim, "bounded": data.bounded}
+    return {"sample_shape": list(data.sample_shape), "latent_dim": latent.width, "bounded": data.bounded}
 
 
 def build_models(model_cfg: Any, arch: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:

@@ -22,6 +22,7 @@ class DStep:
     fake: torch.Tensor
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
+    z: torch.Tensor  # the noise `fake` was made from
 
 
 @dataclass
@@ -33,6 +34,7 @@ class GStep:
     real: torch.Tensor
     fake: torch.Tensor
     fake_logits: torch.Tensor
+    z: torch.Tensor  # the noise `fake` was made from
 
 
 class Hooks:

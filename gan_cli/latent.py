@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from gan_cli.errors import UserError
 
@@ -11,19 +12,36 @@ MAX_DIM = 65536  # far beyond any GAN's z; a bound keeps a typo from asking for 
 
 
 class Latent:
-    """z ~ N(0, I) or U(-1, 1)^dim, drawn on the device the models live on."""
+    """z ~ N(0, I) or U(-1, 1)^dim, drawn on the device the models live on, optionally followed by a
+    categorical code: one of `categories` values drawn uniformly, as a one-hot block (InfoGAN's c)."""
 
-    def __init__(self, dim: int = 100, dist: str = "normal") -> None:
+    def __init__(self, dim: int = 100, dist: str = "normal", categories: int = 0) -> None:
         if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= MAX_DIM:
             raise UserError(f"latent.dim={dim!r} must be a whole number from 1 to {MAX_DIM} (e.g. latent.dim=100).")
         if dist not in DISTRIBUTIONS:
             raise UserError(f"latent.dist={dist!r} is not known; use one of: {', '.join(DISTRIBUTIONS)}.")
+        if not isinstance(categories, int) or isinstance(categories, bool) or not 0 <= categories <= MAX_DIM:
+            raise UserError(f"latent.categories={categories!r} must be a whole number from 0 (no code) to {MAX_DIM} (e.g. latent.categories=10).")
         self.dim = dim
         self.dist = dist
+        self.categories = categories
+
+    @property
+    def width(self) -> int:
+        """What G takes: the noise, then the one-hot code."""
+        return self.dim + self.categories
+
+    def code(self, z: torch.Tensor) -> torch.Tensor:
+        """(n,) the categorical code each row of z carries."""
+        return z[:, self.dim :].argmax(1)
 
     def sample(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
-        """(n, dim) noise; pass `generator` for a batch that must not disturb the global RNG."""
+        """(n, width) noise; pass `generator` for a batch that must not disturb the global RNG."""
         if self.dist == "normal":
-            return torch.randn(n, self.dim, device=device, generator=generator)
-        # U(-1, 1): centred like the normal prior, as in the 1-D toy of the 50-line GAN example.
-        return torch.rand(n, self.dim, device=device, generator=generator) * 2 - 1
+            z = torch.randn(n, self.dim, device=device, generator=generator)
+        else:  # U(-1, 1): centred like the normal prior, as in the 1-D toy of the 50-line GAN example.
+            z = torch.rand(n, self.dim, device=device, generator=generator) * 2 - 1
+        if not self.categories:  # no code: the same draws as before codes existed, so old runs repeat exactly
+            return z
+        c = torch.randint(self.categories, (n,), device=device, generator=generator)
+        return torch.cat([z, nn.functional.one_hot(c, self.categories).to(z.dtype)], 1)

@@ -99,7 +99,7 @@ class Trainer:
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
         loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
-        step = DStep(e.D, real, fake, real_logits, fake_logits)
+        step = DStep(e.D, real, fake, real_logits, fake_logits, z)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
             hook.after_d_step(e.D)
@@ -117,7 +117,7 @@ class Trainer:
                 fake_logits = e.D(fake)
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
             loss = e.loss.g_loss(fake_logits.float(), real_logits)
-            step = GStep(e.D, e.G, real, fake, fake_logits)
+            step = GStep(e.D, e.G, real, fake, fake_logits, z)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
             e.D.requires_grad_(True)

@@ -140,7 +140,7 @@ def test_gradient_penalty_matches_autograd_per_sample() -> None:
 
 def test_r1_matches_autograd_per_sample() -> None:
     D, real = _critic(), torch.randn(5, 3)
-    s = DStep(D, real, real, D(real), D(real))
+    s = DStep(D, real, real, D(real), D(real), torch.zeros(len(real), 1))
     penalty = R1(gamma=2.0).d_extra(s)
     norms2 = [torch.autograd.functional.jacobian(lambda v: D(v[None]).sum(), x).pow(2).sum() for x in real]
     assert penalty.item() == pytest.approx(torch.stack(norms2).mean().item(), rel=1e-5)  # gamma/2 = 1

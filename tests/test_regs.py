@@ -11,6 +11,7 @@ import torch
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
+from gan_cli.latent import Latent
 from gan_cli.sample import load_generator
 from tests.conftest import compose_config, run_train
 from tests.tb import events
@@ -71,3 +72,32 @@ def test_a_per_sample_penalty_on_a_batch_norm_critic_comes_with_advice(penalty: 
     advised = start()
     assert "D has batch norm" in advised and "add model.d_norm=layer" in advised
     assert "batch norm" not in start("model.d_norm=layer")  # per-sample layer norm: nothing to say
+
+
+def test_a_categorical_code_is_one_hot_uniform_and_leaves_codeless_noise_as_it_was() -> None:
+    plain = Latent(dim=3).sample(5, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(plain, torch.randn(5, 3, generator=torch.Generator().manual_seed(7)))  # old runs repeat
+    latent = Latent(dim=3, categories=4)
+    z = latent.sample(4000, generator=torch.Generator().manual_seed(7))
+    assert z.shape == (4000, latent.width) == (4000, 7)
+    assert torch.equal(latent.sample(5, generator=torch.Generator().manual_seed(7))[:, :3], plain)  # noise first, then the code
+    assert torch.equal(z[:, 3:].sum(1), torch.ones(4000)) and set(z[:, 3:].unique().tolist()) == {0.0, 1.0}
+    shares = torch.bincount(latent.code(z), minlength=4) / 4000
+    assert shares.min() > 0.22 and shares.max() < 0.28
+
+
+@pytest.mark.parametrize(("weight", "code_sets_the_mode"), [(1.0, True), (0.0, False)])
+def test_infogan_gives_each_value_of_the_code_a_mode_of_its_own(weight: float, code_sets_the_mode: bool, tmp_path: Path) -> None:
+    """Four 1-D modes, a code of four values: with InfoGAN's term, the code picks the mode; without it, it does not."""
+    run_train(["data=gaussian_mixture_1d", "+reg=[infogan]", "latent.categories=4", f"reg.infogan.weight={weight}", "steps=300", "eval.n=1000", "eval.n_during=0", "device=cpu"], tmp_path)
+    G, _, latent = load_generator(checkpoint.load(tmp_path / "checkpoints" / "last.pt"), torch.device("cpu"))
+    assert latent.categories == 4
+    z = latent.sample(4000, generator=torch.Generator().manual_seed(0))
+    code, x = latent.code(z), G(z).detach().flatten()
+    within = sum(x[code == k].var() * (code == k).sum() for k in range(4)) / len(x)  # spread left once the code is known
+    if code_sets_the_mode:  # measured: 0.0015 at 300 steps
+        assert within / x.var() < 0.05
+        centres = torch.stack([x[code == k].mean() for k in range(4)]).sort().values
+        assert centres.diff().min() > 3 * within.sqrt()  # four codes, four places that do not overlap
+    else:  # measured: 0.90
+        assert within / x.var() > 0.5

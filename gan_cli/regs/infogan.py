@@ -1,0 +1,59 @@
+"""InfoGAN's categorical code (Chen et al. 2016): z ends in a one-hot code c (latent.categories), and a head
+Q on D's features learns to tell c back from G(z). G is trained to make that easy, so it gives each value of c
+a look of its own (on MNIST, mostly a digit of its own) instead of one continuous map from noise to all digits,
+which has to cross between digits somewhere and there draws blends of two."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_cli.errors import UserError
+from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, features
+from gan_cli.models.checks import nonnegative, whole
+from gan_cli.regs.minibatch_discrimination import feature_dim
+
+
+class WithQ(HeadOnD):
+    """D with InfoGAN's Q beside its logit: both read D's last hidden features, so Q costs one small MLP."""
+
+    def __init__(self, D: nn.Module, feature_dim: int, categories: int, hidden: int) -> None:
+        super().__init__(D)
+        self.q = nn.Sequential(
+            nn.Linear(feature_dim, hidden),  # (B, hidden)
+            nn.BatchNorm1d(hidden),
+            nn.LeakyReLU(0.2, True),
+            nn.Linear(hidden, categories),  # (B, categories): logits of c
+        )
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        return self.D.head(f)
+
+    def code_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q(features(self, x)).float()
+
+
+class InfoGAN(Hooks):
+    def __init__(self, categories: int, weight: float = 1.0, hidden: int = 128) -> None:
+        if not isinstance(categories, int) or categories < 2:
+            raise UserError(f"+reg=[infogan] needs a code of at least 2 values in z, but latent.categories={categories!r}; e.g. latent.categories=10.")
+        self.categories = categories
+        self.weight = nonnegative("reg.infogan.weight", weight)  # lambda; the paper's 1 for a categorical code
+        self.hidden = whole("reg.infogan.hidden", hidden, 1, 65536)
+        self.qd: WithQ | None = None
+
+    def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
+        self.qd = WithQ(D, feature_dim(D, sample_shape), self.categories, self.hidden).to(next(D.parameters()).device)
+        return self.qd
+
+    def _mutual_information_loss(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        # Cross-entropy of Q(c | G(z)) against the c that z carried: minus the variational bound on I(c; G(z)),
+        # up to the code's fixed entropy. Both D (through Q) and G minimise it.
+        assert self.qd is not None, "wrap_d comes first"
+        return self.weight * nn.functional.cross_entropy(self.qd.code_logits(fake), z[:, -self.categories :].argmax(1))
+
+    def d_extra(self, s: DStep) -> torch.Tensor:
+        return self._mutual_information_loss(s.fake, s.z)
+
+    def g_extra(self, s: GStep) -> torch.Tensor:
+        return self._mutual_information_loss(s.fake, s.z)
