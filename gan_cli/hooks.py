@@ -108,7 +108,8 @@ def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def batch_norm_advice(D: nn.Module, what: str) -> str | None:
     """Advice for a per-sample gradient penalty on a D whose batch norm mixes the samples of a batch."""
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+    # Only layers on the way to the logit count; InfoGAN's head Q (`q`, beside the logit) is never penalised.
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for name, m in D.named_modules() if "q" not in name.split(".")):
         return (
             f"note: {what} penalises each sample's gradient, but D has batch norm, which mixes the samples of a batch, "
             "so the penalty is only approximate; with model=dcgan add model.d_norm=layer (per-sample layer norm, as in WGAN-GP)."

@@ -109,7 +109,7 @@ def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path, mnist
         (["optim.d.betas=[0.5,1.5]"], ["optim.d.betas=[0.5, 1.5] is not allowed"]),
         (["latent.dist=cauchy"], ["latent.dist='cauchy' is not known", "normal, uniform"]),
         (["latent.categories=-1"], ["latent.categories=-1 must be a whole number from 0"]),
-        (["+reg=[infogan]", "latent.categories=1"], ["+reg=[infogan] needs a code of at least 2 values", "latent.categories=10"]),
+        (["+reg=[infogan]", "latent.categories=1"], ["InfoGAN's code needs at least 2 values", "latent.categories=10, or 0 for no code"]),
         (["data.std=-1"], ["data.std=-1 must be a finite number above 0"]),
         (["lr_decay=cosine"], ["lr_decay='cosine' is not allowed", "none or linear"]),
     ],

@@ -48,7 +48,7 @@ def test_regs_are_a_list_in_the_order_given() -> None:
 
 
 def test_tricks_with_state_resume_exactly(tmp_path: Path) -> None:
-    tricks = ["data=ring2d", "+reg=[ema,historical_averaging,instance_noise,minibatch_discrimination]", "lr_decay=none", "batch_size=32", "eval.n=200", "eval.n_during=100", "device=cpu"]
+    tricks = ["data=ring2d", "+reg=[ema,historical_averaging,infogan,instance_noise,minibatch_discrimination]", "lr_decay=none", "batch_size=32", "eval.n=200", "eval.n_during=100", "device=cpu"]
     run_train([*tricks, "steps=12", "ckpt_every=12"], tmp_path / "straight")
     run_train([*tricks, "steps=6", "ckpt_every=6", "reg.instance_noise.anneal=2"], tmp_path / "run")  # noise anneals over 12 steps in both
     run_train([*tricks, "resume=auto", "steps=12", "reg.instance_noise.anneal=1"], tmp_path / "run")
@@ -101,3 +101,22 @@ def test_infogan_gives_each_value_of_the_code_a_mode_of_its_own(weight: float, c
         assert centres.diff().min() > 3 * within.sqrt()  # four codes, four places that do not overlap
     else:  # measured: 0.90
         assert within / x.var() > 0.5
+
+
+def test_infogans_head_reuses_the_features_of_the_batch_d_just_judged_and_only_that_one() -> None:
+    from gan_cli.models.mlp import build
+    from gan_cli.regs.infogan import InfoGAN
+
+    _, D = build((2,), latent_dim=4, bounded=False, hidden=[8], dropout=0.0)
+    D = InfoGAN(categories=3).wrap_d(D, (2,))
+    D.eval()  # batch norm by running statistics: the same input gives the same features either way
+    x, other = torch.randn(5, 2), torch.randn(5, 2)
+    passes, inner = [], D.D.features
+    D.D.features = lambda t: passes.append(t) or inner(t)  # counts D's passes over a batch
+    D(x)
+    reused = D.code_logits(x)
+    assert len(passes) == 1  # Q read the features D's verdict came from
+    assert torch.equal(reused, D.code_logits(x.clone()))  # a copy is not the batch judged: computed afresh, equal
+    assert not torch.equal(D.code_logits(other), reused) and len(passes) == 3
+    reused.sum().backward()  # the reused features carry D's graph, so Q's loss trains D's body too
+    assert next(D.D.parameters()).grad is not None

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, features
+from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks
 from gan_cli.models.checks import nonnegative, whole
 from gan_cli.regs.minibatch_discrimination import feature_dim
 
@@ -19,6 +19,7 @@ class WithQ(HeadOnD):
 
     def __init__(self, D: nn.Module, feature_dim: int, categories: int, hidden: int) -> None:
         super().__init__(D)
+        self._seen: tuple[torch.Tensor, torch.Tensor] | None = None  # the last batch D judged and its features
         self.q = nn.Sequential(
             nn.Linear(feature_dim, hidden),  # (B, hidden)
             nn.BatchNorm1d(hidden),
@@ -29,20 +30,31 @@ class WithQ(HeadOnD):
     def head(self, f: torch.Tensor) -> torch.Tensor:
         return self.D.head(f)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(x)
+        self._seen = (x, f)
+        return self.head(f)
+
     def code_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.q(features(self, x)).float()
+        # The loop has just judged this very batch (the fake one), so its features are reused: recomputing them
+        # cost a quarter of the DCGAN's step. Any other batch is computed afresh.
+        f = self._seen[1] if self._seen is not None and self._seen[0] is x else self.features(x)
+        return self.q(f.flatten(1)).float()
 
 
 class InfoGAN(Hooks):
     def __init__(self, categories: int, weight: float = 1.0, hidden: int = 128) -> None:
-        if not isinstance(categories, int) or categories < 2:
-            raise UserError(f"+reg=[infogan] needs a code of at least 2 values in z, but latent.categories={categories!r}; e.g. latent.categories=10.")
+        # 0: no code, so nothing to read back; the trick is off (model=dcgan includes it: latent.categories=0 removes it)
+        if not isinstance(categories, int) or isinstance(categories, bool) or categories == 1 or categories < 0:
+            raise UserError(f"InfoGAN's code needs at least 2 values, but latent.categories={categories!r}; e.g. latent.categories=10, or 0 for no code.")
         self.categories = categories
         self.weight = nonnegative("reg.infogan.weight", weight)  # lambda; the paper's 1 for a categorical code
         self.hidden = whole("reg.infogan.hidden", hidden, 1, 65536)
         self.qd: WithQ | None = None
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
+        if not self.categories:
+            return D
         self.qd = WithQ(D, feature_dim(D, sample_shape), self.categories, self.hidden).to(next(D.parameters()).device)
         return self.qd
 
@@ -52,8 +64,8 @@ class InfoGAN(Hooks):
         assert self.qd is not None, "wrap_d comes first"
         return self.weight * nn.functional.cross_entropy(self.qd.code_logits(fake), z[:, -self.categories :].argmax(1))
 
-    def d_extra(self, s: DStep) -> torch.Tensor:
-        return self._mutual_information_loss(s.fake, s.z)
+    def d_extra(self, s: DStep) -> torch.Tensor | None:
+        return self._mutual_information_loss(s.fake, s.z) if self.categories else None
 
-    def g_extra(self, s: GStep) -> torch.Tensor:
-        return self._mutual_information_loss(s.fake, s.z)
+    def g_extra(self, s: GStep) -> torch.Tensor | None:
+        return self._mutual_information_loss(s.fake, s.z) if self.categories else None
