@@ -39,7 +39,7 @@ class WithQ(HeadOnD):
         # The loop has just judged this very batch (the fake one), so its features are reused: recomputing them
         # cost a quarter of the DCGAN's step. Any other batch is computed afresh.
         f = self._seen[1] if self._seen is not None and self._seen[0] is x else self.features(x)
-        return self.q(f.flatten(1)).float()
+        return self.q(f.flatten(1).float())  # float: under amp the reused features are float16
 
 
 class InfoGAN(Hooks):
