@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import checkpoint, resolvers
 from gan_cli.build import build_models, make
 from gan_cli.errors import UserError, user_errors
-from gan_cli.generate import generate
+from gan_cli.generate import generate, noise
 from gan_cli.log import console, summary_table
 from gan_cli.validate import SAMPLE_RULES, check
 
@@ -40,10 +40,16 @@ def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     state = checkpoint.load(cfg.ckpt)
     device = make(cfg.device, "device")
     G, data, latent = load_generator(state, device)
-    fake = generate(G, latent, cfg.n, cfg.seed, device)
+    fake = generate(G, latent, cfg.n, cfg.seed, device, by_code=True)  # a grid then shows each code's samples together
     files = data.save_samples(fake, out)
+    if latent.categories:
+        codes = out / "codes.txt"
+        codes.write_text("".join(f"{c}\n" for c in latent.code(noise(latent, cfg.n, cfg.seed, by_code=True)).tolist()))
+        files.append(codes)
     stats = data.describe(fake)
     rows: dict[str, Any] = {"checkpoint": f"{cfg.ckpt} (step {state.get('step')})", "samples": cfg.n}
+    if latent.categories:
+        rows["order"] = f"by the categorical code (0 to {latent.categories - 1}), as codes.txt lists"
     if "target_mean" in stats:
         rows["mean"] = f"{stats['mean']:.4f}  (target {stats['target_mean']:.4f})"
         rows["std"] = f"{stats['std']:.4f}  (target {stats['target_std']:.4f})"

@@ -67,7 +67,7 @@ def test_every_option_composes_and_instantiates(group: str, option: str, mnist_r
     if group == "model":
         data = make(cfg.data, "data")  # the data this model selects by default
         G, D = build_models(cfg.model, arch_of(data, make(cfg.latent, "latent")))
-        z = torch.randn(4, cfg.latent.dim)
+        z = make(cfg.latent, "latent").sample(4)
         x = G(z)
         assert x.shape == (4, *data.sample_shape)
         assert D(x).shape == (4,)
@@ -92,6 +92,19 @@ def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
     assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
     cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
     assert (cfg.optim.g.lr, cfg.lr_decay) == (2e-4, "none")  # the DCGAN's settings stay with the DCGAN
+
+
+def test_the_dcgan_comes_with_infogans_code_and_one_override_removes_it(mnist_root: Path) -> None:
+    mnist = [f"data.root={mnist_root}", "data.download=false", "device=cpu"]
+    for extra, categories in (([], 10), (["+reg=[ema,infogan]"], 10), (["latent.categories=0"], 0), (["+reg=[ema]", "latent.categories=5"], 5)):
+        cfg, _ = compose_config("train", ["model=dcgan", *mnist, *extra])
+        exp = build(cfg)
+        assert exp.latent.categories == categories and exp.arch["latent_dim"] == 100 + categories
+        assert exp.G(exp.latent.sample(2)).shape == (2, 1, 28, 28)
+        q = [p for name, p in exp.D.named_parameters() if name.startswith("q.")]
+        assert bool(q) == bool(categories), extra  # Q's head exists only with a code ...
+        assert all(any(p is t for t in exp.opt_d.param_groups[0]["params"]) for p in q)  # ... and D's optimiser trains it
+    assert "infogan" not in compose_config("train", ["model=mlp", "data=mnist"])[0].get("reg", {})  # the DCGAN's alone
 
 
 def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:

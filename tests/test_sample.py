@@ -17,7 +17,9 @@ from PIL import Image
 
 from gan_cli.errors import UserError
 from gan_cli.evaluate import evaluate, pool
-from gan_cli.sample import sample
+from gan_cli import checkpoint
+from gan_cli.generate import generate
+from gan_cli.sample import load_generator, sample
 from tests.conftest import QUICK, compose_config, run_train
 
 
@@ -112,6 +114,15 @@ def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
     assert raw.shape == (16, 1, 28, 28) and raw.min() >= -1 and raw.max() <= 1
     with Image.open(tmp_path / "samples.png") as png:
         assert png.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # a 4x4 grid with 2-pixel padding
+    # The DCGAN's InfoGAN code: samples come ordered by it, and codes.txt says each one's
+    codes = [int(c) for c in (tmp_path / "codes.txt").read_text().split()]
+    assert len(codes) == 16 and codes == sorted(codes) and set(codes) <= set(range(10)) and len(set(codes)) > 1
+    state = checkpoint.load(mnist_run / "checkpoints" / "last.pt")
+    G, _, latent = load_generator(state, torch.device("cpu"))
+    unordered = generate(G, latent, 16, 0, torch.device("cpu"))  # the same noise, in drawing order
+    drawn = latent.code(latent.sample(16, generator=torch.Generator().manual_seed(0)))
+    order = drawn.argsort(stable=True)
+    assert np.array_equal(raw, unordered[order].numpy()) and codes == drawn[order].tolist()  # each sample beside its code
 
 
 def test_same_seed_same_samples(gaussian_run: Path, tmp_path: Path) -> None:
