@@ -11,10 +11,10 @@ from typing import Any
 
 import hydra
 import torch
-from rich.markup import escape
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from rich.markup import escape
 
 from gan_cli import __version__, checkpoint, resolvers, resume
 from gan_cli.build import build
