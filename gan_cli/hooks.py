@@ -106,10 +106,21 @@ def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return D.features(x).flatten(1)
 
 
+def feature_dim(D: nn.Module, sample_shape: tuple[int, ...]) -> int:
+    """F of `features`: the width a head on D's features (a minibatch layer, InfoGAN's Q) is built for."""
+    was_training = D.training
+    D.eval()  # a probe must not move batch-norm statistics
+    with torch.no_grad():
+        dim = D.features(torch.zeros(2, *sample_shape, device=next(D.parameters()).device)).flatten(1).shape[1]
+    D.train(was_training)
+    return dim
+
+
 def batch_norm_advice(D: nn.Module, what: str) -> str | None:
     """Advice for a per-sample gradient penalty on a D whose batch norm mixes the samples of a batch."""
-    # Only layers on the way to the logit count; InfoGAN's head Q (`q`, beside the logit) is never penalised.
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for name, m in D.named_modules() if "q" not in name.split(".")):
+    while isinstance(D, HeadOnD):  # the model's own layers: heads the tricks add (InfoGAN's Q) have their own norms
+        D = D.D
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
         return (
             f"note: {what} penalises each sample's gradient, but D has batch norm, which mixes the samples of a batch, "
             "so the penalty is only approximate; with model=dcgan add model.d_norm=layer (per-sample layer norm, as in WGAN-GP)."

@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks
+from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, feature_dim
 from gan_cli.models.checks import nonnegative, whole
-from gan_cli.regs.minibatch_discrimination import feature_dim
 
 
 class WithQ(HeadOnD):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_cli.hooks import HeadOnD, Hooks
+from gan_cli.hooks import HeadOnD, Hooks, feature_dim
 from gan_cli.models.checks import whole
 
 
@@ -24,15 +24,6 @@ class MinibatchLayer(HeadOnD):
         distance = torch.cdist(m, m, p=1)  # (K, B, B): L1 between every pair, per kernel
         closeness = (torch.exp(-distance).sum(2) - 1).T  # (B, K); minus each sample's own exp(0)
         return self.D.head(f) + self.out(closeness).squeeze(1)
-
-
-def feature_dim(D: nn.Module, sample_shape: tuple[int, ...]) -> int:
-    was_training = D.training
-    D.eval()  # a probe must not move batch-norm statistics
-    with torch.no_grad():
-        dim = D.features(torch.zeros(2, *sample_shape, device=next(D.parameters()).device)).flatten(1).shape[1]
-    D.train(was_training)
-    return dim
 
 
 class MinibatchDiscrimination(Hooks):
