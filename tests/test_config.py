@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gan_cli.build import arch_of, build, build_models, make
-from gan_cli.compat import working_combinations
+from gan_cli.compat import build_or_explain, working_combinations
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
@@ -32,6 +32,11 @@ def data_overrides(option: str, mnist_root: Path) -> list[str]:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_instantiates(group: str, option: str, mnist_root: Path) -> None:
+    if group == "experiment":  # a recipe: it must compose and build as it stands
+        cfg, _ = compose_config("train", [f"experiment={option}", "device=cpu", *data_overrides("mnist", mnist_root)])
+        exp = build(cfg)
+        assert exp.G(exp.latent.sample(2)).shape[0] == 2
+        return
     if group == "reg":  # a list group: any number of tricks, +reg=[a,b]
         cfg, _ = compose_config("train", [f"+reg=[{option}]", "device=cpu"])
         exp = build(cfg)
@@ -84,33 +89,43 @@ def test_image_model_selects_mnist_unless_data_is_given() -> None:
     assert choices["data"] == "gaussian"  # an explicit choice wins, and build() then refuses it
 
 
-def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
-    cfg, _ = compose_config("train", ["model=dcgan"])
-    assert (cfg.optim.g.lr, cfg.optim.d.lr, cfg.lr_decay) == (2e-3, 2e-4, "linear")  # over mnist's and train.yaml's
-    assert cfg.steps == 18750 and cfg.batch_size == 32  # ten epochs; the batch is mnist's, where the model says nothing
-    cfg, _ = compose_config("train", ["model=dcgan", "optim.g.lr=2e-4", "model.fc=0"])
-    assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
-    cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
-    assert (cfg.optim.g.lr, cfg.lr_decay) == (2e-4, "none")  # the DCGAN's settings stay with the DCGAN
+MODEL_FILES = sorted((CONF / "model").glob("*.yaml"))
 
 
-def test_the_dcgan_comes_with_infogans_code_and_one_override_removes_it(mnist_root: Path) -> None:
+@pytest.mark.parametrize("path", MODEL_FILES, ids=[p.stem for p in MODEL_FILES])
+def test_a_model_option_builds_networks_and_nothing_else(path: Path) -> None:
+    cfg, choices = compose_config("train", [f"model={path.stem}"])
+    other = next(p.stem for p in MODEL_FILES if p != path)
+    same_data, _ = compose_config("train", [f"model={other}", f"data={choices['data']}"])
+    # Everything but `model` is what train.yaml and the data set say: no rates, length or trick comes with a model.
+    assert {k: v for k, v in cfg.items() if k != "model"} == {k: v for k, v in same_data.items() if k != "model"}
+    assert "reg" not in cfg and cfg.latent.categories == 0
+
+
+def test_experiment_presets_set_the_recipe_and_the_command_line_wins(mnist_root: Path) -> None:
+    cfg, choices = compose_config("train", ["experiment=mnist_dcgan"])
+    assert (choices["data"], choices["model"], choices["loss"]) == ("mnist", "dcgan", "nonsat")
+    assert (cfg.optim.g.lr, cfg.optim.d.lr, cfg.lr_decay, cfg.steps) == (2e-3, 2e-4, "linear", 18750)  # over mnist's and train.yaml's
+    assert list(cfg.reg) == ["ema"] and cfg.latent.categories == 0
+    cfg, _ = compose_config("train", ["experiment=mnist_dcgan", "optim.g.lr=2e-4", "model.fc=0", "steps=7", "+reg=[r1]"])
+    assert (cfg.optim.g.lr, cfg.model.fc, cfg.steps) == (2e-4, 0, 7) and list(cfg.reg) == ["ema", "r1"]
     mnist = [f"data.root={mnist_root}", "data.download=false", "device=cpu"]
-    for extra, categories in (([], 10), (["+reg=[ema,infogan]"], 10), (["latent.categories=0"], 0), (["+reg=[ema]", "latent.categories=5"], 5)):
-        cfg, _ = compose_config("train", ["model=dcgan", *mnist, *extra])
+    for extra, categories in (([], 10), (["+reg=[infogan]"], 10), (["latent.categories=5"], 5)):
+        cfg, _ = compose_config("train", ["experiment=mnist_infogan", *mnist, *extra])
         exp = build(cfg)
         assert exp.latent.categories == categories and exp.arch["latent_dim"] == 100 + categories
         assert exp.G(exp.latent.sample(2)).shape == (2, 1, 28, 28)
         q = [p for name, p in exp.D.named_parameters() if name.startswith("q.")]
-        assert bool(q) == bool(categories), extra  # Q's head exists only with a code ...
-        assert all(any(p is t for t in exp.opt_d.param_groups[0]["params"]) for p in q)  # ... and D's optimiser trains it
-    assert "infogan" not in compose_config("train", ["model=mlp", "data=mnist"])[0].get("reg", {})  # the DCGAN's alone
+        assert q and all(any(p is t for t in exp.opt_d.param_groups[0]["params"]) for p in q)  # D's optimiser trains Q
+    cfg, _ = compose_config("train", ["experiment=mnist_infogan", "latent.categories=0", *mnist])
+    with pytest.raises(UserError, match=r"needs a categorical code of at least 2 values"):
+        build(cfg)  # a trick on the list is never silently off
 
 
 def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:
     cfg, _ = compose_config("train", ["model=dcgan", "data=gaussian", "device=cpu"])
     with pytest.raises(UserError) as e:
-        build(cfg)
+        build_or_explain(cfg)
     message = str(e.value)
     assert "model=dcgan" in message and "data=mnist model=dcgan" in message and "data=gaussian model=mlp" in message
 

@@ -26,8 +26,8 @@ from tests.tb import events
 # 1-D defaults (linear lr decay, k=2) with cheap evaluations. Logging and checkpoint intervals draw
 # nothing from any RNG, so runs that differ only in them must train identically.
 ONE_D = ["steps=1000", "log_every=10", "sample_every=500", "eval.every=250", "eval.n_during=300", "eval.n=300", "device=cpu"]
-# DCGAN on the tests' 256 small MNIST-format images: batch norm, Adam, and 6 epochs of reshuffled data.
-DCGAN = ["model=dcgan", "steps=200", "batch_size=8", "log_every=10", "sample_every=100", "eval.every=100", "eval.n_during=100", "eval.n=100", "preview_n=16", "model.ngf=8", "model.ndf=8", "device=cpu", "threads=1"]
+# DCGAN on the tests' 256 small MNIST-format images: batch norm, Adam, 6 epochs of reshuffled data, and InfoGAN's Q head.
+DCGAN = ["model=dcgan", "+reg=[infogan]", "steps=200", "batch_size=8", "log_every=10", "sample_every=100", "eval.every=100", "eval.n_during=100", "eval.n=100", "preview_n=16", "model.ngf=8", "model.ndf=8", "device=cpu", "threads=1"]
 
 
 def dcgan(mnist_root: Path) -> list[str]:

@@ -33,7 +33,7 @@ def gaussian_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
     run = tmp_path_factory.mktemp("mnist_run")
-    run_train(["model=dcgan", f"data.root={mnist_root}", "data.download=false", *QUICK], run)
+    run_train(["model=dcgan", "+reg=[infogan]", f"data.root={mnist_root}", "data.download=false", *QUICK], run)
     return run
 
 
@@ -114,7 +114,7 @@ def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
     assert raw.shape == (16, 1, 28, 28) and raw.min() >= -1 and raw.max() <= 1
     with Image.open(tmp_path / "samples.png") as png:
         assert png.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # a 4x4 grid with 2-pixel padding
-    # The DCGAN's InfoGAN code: samples come ordered by it, and codes.txt says each one's
+    # InfoGAN's code: samples come ordered by it, and codes.txt says each one's
     codes = [int(c) for c in (tmp_path / "codes.txt").read_text().split()]
     assert len(codes) == 16 and codes == sorted(codes) and set(codes) <= set(range(10)) and len(set(codes)) > 1
     state = checkpoint.load(mnist_run / "checkpoints" / "last.pt")

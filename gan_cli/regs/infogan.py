@@ -43,17 +43,18 @@ class WithQ(HeadOnD):
 
 class InfoGAN(Hooks):
     def __init__(self, categories: int, weight: float = 1.0, hidden: int = 128) -> None:
-        # 0: no code, so nothing to read back; the trick is off (model=dcgan includes it: latent.categories=0 removes it)
-        if not isinstance(categories, int) or isinstance(categories, bool) or categories == 1 or categories < 0:
-            raise UserError(f"InfoGAN's code needs at least 2 values, but latent.categories={categories!r}; e.g. latent.categories=10, or 0 for no code.")
+        # A trick on the list is never silently off: without a code there is nothing for Q to read back.
+        if not isinstance(categories, int) or isinstance(categories, bool) or categories < 2:
+            raise UserError(
+                f"+reg=[infogan] needs a categorical code of at least 2 values, but latent.categories={categories!r}. "
+                "Give latent.categories=10 (what +reg=[infogan] sets), or leave infogan out of +reg for no code."
+            )
         self.categories = categories
         self.weight = nonnegative("reg.infogan.weight", weight)  # lambda; the paper's 1 for a categorical code
         self.hidden = whole("reg.infogan.hidden", hidden, 1, 65536)
         self.qd: WithQ | None = None
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
-        if not self.categories:
-            return D
         self.qd = WithQ(D, feature_dim(D, sample_shape), self.categories, self.hidden).to(next(D.parameters()).device)
         return self.qd
 
@@ -63,8 +64,8 @@ class InfoGAN(Hooks):
         assert self.qd is not None, "wrap_d comes first"
         return self.weight * nn.functional.cross_entropy(self.qd.code_logits(fake), z[:, -self.categories :].argmax(1))
 
-    def d_extra(self, s: DStep) -> torch.Tensor | None:
-        return self._mutual_information_loss(s.fake, s.z) if self.categories else None
+    def d_extra(self, s: DStep) -> torch.Tensor:
+        return self._mutual_information_loss(s.fake, s.z)
 
-    def g_extra(self, s: GStep) -> torch.Tensor | None:
-        return self._mutual_information_loss(s.fake, s.z) if self.categories else None
+    def g_extra(self, s: GStep) -> torch.Tensor:
+        return self._mutual_information_loss(s.fake, s.z)
