@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_cli.data.base import Data
-from gan_cli.errors import DataModelMismatch, UserError
+from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
 from gan_cli.latent import Latent
 from gan_cli.losses.base import GANLoss
@@ -77,12 +77,7 @@ def build(cfg: DictConfig) -> Experiment:
     data = make(cfg.data, "data")
     latent = make(cfg.latent, "latent")
     arch = arch_of(data, latent)
-    try:
-        G, D = build_models(cfg.model, arch)
-    except DataModelMismatch as e:  # not for bad widths: those messages name their own fix
-        from gan_cli.compat import working_combinations
-
-        raise UserError(f"{e} Combinations that work: {'; '.join(working_combinations())}.") from None
+    G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
     G, D = G.to(device), D.to(device)
     loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg"))
     for hook in (loss, *regs):  # before the optimiser exists, so it sees any parameters a trick adds to D

@@ -1,12 +1,14 @@
-"""Which data x model combinations can work, found by trying every pair in conf/."""
+"""Which data x model combinations can work, found by trying every pair in conf/, and the message that lists them."""
 
 from __future__ import annotations
 
 from importlib.resources import files
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.errors import UserError
+from gan_cli.build import Experiment, arch_of, build, build_models, make
+from gan_cli.errors import DataModelMismatch, UserError
+from gan_cli.latent import Latent
 
 
 def _options(group: str) -> dict[str, object]:
@@ -16,9 +18,6 @@ def _options(group: str) -> dict[str, object]:
 
 def working_combinations() -> list[str]:
     """E.g. ["data=gaussian model=mlp", "data=mnist model=dcgan", ...]: the pairs whose models build."""
-    from gan_cli.build import arch_of, build_models, make
-    from gan_cli.latent import Latent
-
     models = {name: node.model for name, node in _options("model").items()}  # model files, like data files, nest their node
     found = []
     for data_name, node in _options("data").items():
@@ -30,3 +29,11 @@ def working_combinations() -> list[str]:
                 continue
             found.append(f"data={data_name} model={model_name}")
     return found
+
+
+def build_or_explain(cfg: DictConfig) -> Experiment:
+    """`build`, with the combinations that work added to the message when the model cannot take the data."""
+    try:
+        return build(cfg)
+    except DataModelMismatch as e:  # not for bad widths: those messages name their own fix
+        raise UserError(f"{e} Combinations that work: {'; '.join(working_combinations())}.") from None

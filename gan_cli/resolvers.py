@@ -8,14 +8,8 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-
-def parse_overrides(overrides: Sequence[str]) -> list:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_overrides([str(o) for o in overrides])
-    except Exception:  # an unparsable command line is Hydra's to report, not ours
-        return []
+from gan_cli.overrides import parse_overrides
+from gan_cli.resume import run_dir
 
 
 def swept_keys(argv: Sequence[str] | None = None) -> set[str]:
@@ -34,12 +28,6 @@ def job_dir(task_overrides: Sequence[str], num: int) -> str:
     name = ",".join(line for _, line in parts) or f"job{num}"
     name = re.sub(r"[/\\]+", "_", name).strip(". ")
     return name[:200] if len(name) <= 200 else f"{name[:190]}_job{num}"  # a name is at most 255 bytes
-
-
-def run_dir(resume: object, default: str) -> str:
-    from gan_cli.resume import run_dir as resumed_run_dir
-
-    return resumed_run_dir(resume, default)
 
 
 def register() -> None:

@@ -8,13 +8,16 @@ checkpoint's tensors what they are (data, model, latent, seed, ...) may not chan
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
-from gan_cli.resolvers import parse_overrides
+from gan_cli.overrides import parse_overrides
+
+if TYPE_CHECKING:
+    from gan_cli.loop import Trainer
 
 # Changing one of these would not continue the same run: the weights, the optimiser state or the
 # RNG streams would no longer fit; nor may the list of tricks (reg) change. Everything else (steps,
@@ -116,3 +119,27 @@ def lr_factors(saved: dict[str, Any], merged: DictConfig) -> dict[str, float]:
         if isinstance(old, (int, float)) and isinstance(new, (int, float)) and old > 0 and new != old:
             factors[net] = float(new) / float(old)
     return factors
+
+
+def continue_from(trainer: Trainer, state: dict[str, Any], cfg: DictConfig) -> None:
+    """Put a checkpoint's state into a freshly built trainer, then apply what the command line changed."""
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise UserError(f"the checkpoint does not fit the run it describes ({str(e).splitlines()[0] if str(e) else type(e).__name__}): it is damaged or was edited. Resume from another checkpoint of the run.") from None
+    for net, factor in lr_factors(state["config"], cfg).items():
+        trainer.scale_lr(factor, net)
+    for net, opt in (("g", trainer.exp.opt_g), ("d", trainer.exp.opt_d)):
+        for key, value in cfg.optim[net].items():  # betas, eps, ...: the config says what they are now
+            if key not in ("_target_", "_partial_", "lr"):
+                for group in opt.param_groups:
+                    if key in group:
+                        group[key] = tuple(value) if OmegaConf.is_list(value) else value
+
+
+def record_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
+    """Hydra has just written the resuming command's own config into .hydra/; the run's is the continued one."""
+    hydra_dir = run_dir / ".hydra"
+    if (hydra_dir / "config.yaml").is_file():
+        OmegaConf.save(cfg, hydra_dir / "config.yaml")
+        OmegaConf.save(OmegaConf.create(overrides), hydra_dir / "overrides.yaml")
