@@ -12,10 +12,12 @@ ARGS ?=
 install: $(STAMP)
 
 # requirements.lock pins every package (torch and its CUDA libraries included) to the set the tests passed with.
+# PYTHONWARNINGS hides setuptools' note that an editable install of this layout (conf/ mapped to gan_cli.conf)
+# uses an import hook: there is nothing to act on.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 train: $(STAMP)  ## the default experiment: the 1-D Gaussian (add ARGS="model=dcgan" etc.)

@@ -94,7 +94,8 @@ def test_d_trained_with_this_loss_approaches_the_optimal_discriminator() -> None
     p_data, p_g = normal_pdf(xs, 4.0, 1.25), normal_pdf(xs, 2.0, 1.0)
     with torch.no_grad():
         d = torch.sigmoid(D(xs))
-    assert torch.allclose(d, p_data / (p_data + p_g), atol=0.05)
+    # Largest error over seeds 0-7: 0.006 to 0.040; a 0.9 target for real samples reads 0.10-0.12, an untrained D 0.50.
+    assert torch.allclose(d, p_data / (p_data + p_g), atol=0.08)
 
 
 def test_new_losses_hand_computed() -> None:

@@ -52,7 +52,7 @@ def test_frechet_distance_of_a_shifted_gaussian_sample_is_the_squared_shift() ->
     rng = np.random.default_rng(0)
     v = np.array([1.0, 2.0, 0.0, -1.0])  # |v|^2 = 6
     a, b = rng.standard_normal((20000, 4)), rng.standard_normal((20000, 4)) + v  # independent samples
-    assert frechet_distance(a, b) == pytest.approx(6.0, abs=0.1)
+    assert frechet_distance(a, b) == pytest.approx(6.0, abs=0.1)  # one seeded numpy draw, alike on every CPU: 6.006 (seeds 1-5: 5.95-6.05); |v| for |v|^2 reads 2.4
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians() -> None:
@@ -91,9 +91,9 @@ def test_kid_is_near_zero_for_one_distribution_and_clearly_positive_for_two() ->
     a, b = rng.standard_normal((2000, 16)), rng.standard_normal((2000, 16))
     same, same_std = kid(a, b, subsets=20, subset_size=500)
     # The biased estimator (diagonals kept) would read about +0.03 here; the unbiased one centres on 0.
-    assert abs(same) < 0.01 and same_std > 0
+    assert abs(same) < 0.01 and same_std > 0  # a seeded draw: reads 0.0017 (seeds 1-5: -0.0006 to 0.0011)
     shifted, _ = kid(a, b + 0.5, subsets=20, subset_size=500)
-    assert shifted > 0.5
+    assert shifted > 0.5  # reads 1.03
 
 
 def test_kid_caps_the_subset_size_at_the_smaller_set() -> None:
@@ -229,12 +229,16 @@ def test_train_classifier_writes_weights_a_record_and_the_real_data_floor(mnist_
     train_classifier.main([f"data.root={mnist_root}", "epochs=6", "batch_size=32", "shift=0", f"out={tmp_path}"])
     record = json.loads((tmp_path / RECORD_FILE).read_text())
     model, sha = load_classifier(folder=tmp_path)  # the written record vouches for the written weights
+    # 0.99 is MIN_ACCURACY (below it nothing is written); 12 trainings here (seeds 0-5 on 1 and 2 threads) read 64/64, loss 0.002
     assert sha == record["sha256"] and record["test_accuracy"] >= 0.99 and record["epochs"] == 6
     floor = record["floor"]
     assert floor["what"].startswith("256 real training digits against the 64 test digits")
     # Real against real reads as perfect: every class covered, a confident classifier, features alike.
+    # Another CPU trains another classifier. 12 trainings (seeds 0-5 on 1 and 2 threads) read 10 modes, score 9.91-9.95,
+    # fd 0.62-0.71, precision 0.898-0.981, recall 0.81-0.92; noise for the training digits reads 3 modes, score 1.04,
+    # fd 369, precision and recall 0; 1 neighbour instead of 3 reads precision 0.62, recall 0.61.
     assert floor["modes_covered"] == 10 and floor["classifier_score"] > 9.0
-    assert floor["fd"] < 1.0 and floor["precision"] > 0.9 and floor["recall"] > 0.9
+    assert floor["fd"] < 1.5 and floor["precision"] > 0.75 and floor["recall"] > 0.7
     # Other weights (here: another seed) never silently replace an extractor whose numbers are on record.
     before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
     again = [f"data.root={mnist_root}", "epochs=6", "batch_size=32", "shift=0", "seed=1", f"out={tmp_path}"]

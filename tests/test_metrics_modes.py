@@ -16,9 +16,9 @@ def test_samples_of_the_target_cover_every_mode(data) -> None:
     m = data.evaluate(data.sample(20000, torch.Generator().manual_seed(0)))
     dim = data.sample_shape[0]
     # P(within 3 std) of a Gaussian: 0.9973 in 1-D, 1 - exp(-4.5) = 0.9889 in 2-D
-    assert m["high_quality"] == pytest.approx(0.9973 if dim == 1 else 1 - math.exp(-4.5), abs=0.005)
+    assert m["high_quality"] == pytest.approx(0.9973 if dim == 1 else 1 - math.exp(-4.5), abs=0.005)  # sd 0.0007 at n=20000; seeds 0-2 read at most 0.001 off
     assert m["modes_covered"] == m["modes"] == len(data.centers) and m["success"] and not m["collapsed"]
-    assert m["kl_uniform"] < 0.01
+    assert m["kl_uniform"] < 0.01  # about (modes - 1) / 2n = 0.0002; seeds 0-2 read at most 0.0009
 
 
 def test_one_mode_is_collapse() -> None:

@@ -83,7 +83,7 @@ def test_a_categorical_code_is_one_hot_uniform_and_leaves_codeless_noise_as_it_w
     assert torch.equal(latent.sample(5, generator=torch.Generator().manual_seed(7))[:, :3], plain)  # noise first, then the code
     assert torch.equal(z[:, 3:].sum(1), torch.ones(4000)) and set(z[:, 3:].unique().tolist()) == {0.0, 1.0}
     shares = torch.bincount(latent.code(z), minlength=4) / 4000
-    assert shares.min() > 0.22 and shares.max() < 0.28
+    assert shares.min() > 0.22 and shares.max() < 0.28  # 4000 draws: sd 0.007 a share, so over 4 sd; reads 0.240-0.259
 
 
 @pytest.mark.parametrize(("weight", "code_sets_the_mode"), [(1.0, True), (0.0, False)])
@@ -95,11 +95,11 @@ def test_infogan_gives_each_value_of_the_code_a_mode_of_its_own(weight: float, c
     z = latent.sample(4000, generator=torch.Generator().manual_seed(0))
     code, x = latent.code(z), G(z).detach().flatten()
     within = sum(x[code == k].var() * (code == k).sum() for k in range(4)) / len(x)  # spread left once the code is known
-    if code_sets_the_mode:  # measured: 0.0015 at 300 steps
-        assert within / x.var() < 0.05
+    if code_sets_the_mode:  # measured at 300 steps, seeds 0-5: 0.0013 to 0.015; without the term 0.90 or more
+        assert within / x.var() < 0.1
         centres = torch.stack([x[code == k].mean() for k in range(4)]).sort().values
-        assert centres.diff().min() > 3 * within.sqrt()  # four codes, four places that do not overlap
-    else:  # measured: 0.90
+        assert centres.diff().min() > 3 * within.sqrt()  # four codes, four places that do not overlap (seeds 0-5: 5.8-6.4)
+    else:  # measured at 300 steps, seeds 0-5: 0.90 to 0.99
         assert within / x.var() > 0.5
 
 
