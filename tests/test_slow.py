@@ -16,7 +16,7 @@ REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.slow
 
 
-def test_default_experiment_converges_for_nine_of_ten_seeds(tmp_path: Path) -> None:
+def test_default_experiment_converges_for_at_least_seven_of_ten_seeds(tmp_path: Path) -> None:
     gan("train", "-m", "seed=range(10)", f"hydra.sweep.dir={tmp_path}")
     evals = [json.loads(p.read_text())["eval"] for p in sorted(tmp_path.glob("*/metrics.json"))]
     assert len(evals) == 10
