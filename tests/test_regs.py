@@ -120,3 +120,17 @@ def test_infogans_head_reuses_the_features_of_the_batch_d_just_judged_and_only_t
     assert not torch.equal(D.code_logits(other), reused) and len(passes) == 3
     reused.sum().backward()  # the reused features carry D's graph, so Q's loss trains D's body too
     assert next(D.D.parameters()).grad is not None
+
+
+def test_minibatch_std_has_a_finite_gradient_when_the_batch_collapsed() -> None:
+    """All features equal (G collapsed to one point): the case the feature exists for must not read as divergence."""
+    from gan_cli.models.mlp import build
+    from gan_cli.regs.minibatch_std import MinibatchStd
+
+    torch.manual_seed(0)
+    _, D = build((2,), latent_dim=4, bounded=False, hidden=[8], dropout=0.0)
+    D = MinibatchStd().wrap_d(D, (2,))
+    D(torch.ones(6, 2)).sum().backward()  # six equal samples: the batch's standard deviation is 0
+    grads = {name: p.grad for name, p in D.named_parameters()}
+    assert grads["weight"] is not None and all(torch.isfinite(g).all() for g in grads.values() if g is not None), grads
+

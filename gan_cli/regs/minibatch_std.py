@@ -15,7 +15,9 @@ class MinibatchStdLayer(HeadOnD):
         self.weight = nn.Parameter(torch.zeros(1))  # starts neutral; D learns how much spread to expect
 
     def head(self, f: torch.Tensor) -> torch.Tensor:
-        spread = f.flatten(1).float().std(0, unbiased=False).mean()  # one number per batch: low when G collapses
+        # One number per batch: low when G collapses. The epsilon (Karras et al.'s 1e-8) keeps the gradient finite
+        # when a batch's features are all equal, which is exactly the collapse this feature is there to catch.
+        spread = (f.flatten(1).float().var(0, unbiased=False) + 1e-8).sqrt().mean()
         return self.D.head(f) + self.weight * spread
 
 
