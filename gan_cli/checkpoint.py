@@ -63,6 +63,11 @@ class Folder:
         for stale in folder.glob(".*.tmp"):  # half-written files of a process that was killed mid-save
             stale.unlink(missing_ok=True)
 
+    def periodic(self) -> list[tuple[int, Path]]:
+        """The step_*.pt files with their steps, oldest first: by the number, as step_10000000 follows step_9999999."""
+        steps = ((p.stem.removeprefix("step_"), p) for p in self.folder.glob("step_*.pt"))
+        return sorted((int(s), p) for s, p in steps if s.isdecimal())
+
     def set_aside_after(self, step: int) -> Path | None:
         """Move the periodic checkpoints of steps after `step` into superseded_at_step_<step>/ and return that folder.
 
@@ -70,7 +75,7 @@ class Folder:
         (TensorBoard drops its later events too); the old later files would otherwise pass for the new
         history's, and be pruned in its place. They are kept aside, not deleted: nothing is lost.
         """
-        later = [p for p in self.folder.glob("step_*.pt") if p.stem.removeprefix("step_").isdigit() and int(p.stem[5:]) > step]
+        later = [p for s, p in self.periodic() if s > step]
         if not later:
             return None
         aside, n = self.folder / f"superseded_at_step_{step}", 2
@@ -87,7 +92,7 @@ class Folder:
             save(state, self.last)
             if periodic and self.keep > 0:
                 save(state, self.folder / f"step_{step:07d}.pt")
-                for old in sorted(self.folder.glob("step_*.pt"))[: -self.keep]:
+                for _, old in self.periodic()[: -self.keep]:
                     old.unlink()
         except OSError as e:
             kept = (

@@ -259,3 +259,12 @@ def test_a_second_retry_starts_from_the_same_untouched_start(mnist_root: Path, t
 def test_a_sweep_cannot_resume_one_run(tmp_path: Path) -> None:
     done = gan("train", "-m", "seed=0,1", f"resume={tmp_path}", f"hydra.sweep.dir={tmp_path / 's'}", status=2)
     assert_clean_error(done, "continues one run, not a sweep", "resume=auto")
+
+
+def test_periodic_checkpoints_are_pruned_by_step_number_not_by_name(tmp_path: Path) -> None:
+    """Names are zero-padded to 7 digits, so from step 10,000,000 on they would sort before step_9999999 as text."""
+    folder = checkpoint.Folder(tmp_path, keep=2)
+    for step in (9_999_998, 9_999_999, 10_000_000, 10_000_001):
+        folder.save({"step": step}, step)
+    assert sorted(p.name for p in tmp_path.glob("step_*.pt")) == ["step_10000000.pt", "step_10000001.pt"]
+    assert torch.load(tmp_path / "last.pt", weights_only=True) == {"step": 10_000_001}
