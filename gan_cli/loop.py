@@ -109,7 +109,10 @@ class Trainer:
         e = self.exp
         assert self.last_real is not None, "a round starts with a D step"
         z = e.latent.sample(self.opts.batch_size, e.device)
-        e.D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
+        # Gradients flow through D to G, but D's own are not needed; afterwards each parameter gets back its own
+        # flag, so one that a trick or the user froze stays frozen.
+        flags = [(p, p.requires_grad) for p in e.D.parameters()]
+        e.D.requires_grad_(False)
         try:
             real = self.d_input(self.last_real)
             with self._autocast():
@@ -120,7 +123,8 @@ class Trainer:
             step = GStep(e.D, e.G, real, fake, fake_logits, z)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
-            e.D.requires_grad_(True)
+            for p, flag in flags:
+                p.requires_grad_(flag)
         for hook in self.hooks:
             hook.after_g_step(e.G)
         return loss.detach()

@@ -123,3 +123,26 @@ def test_mixed_precision_on_cuda(model: str, mnist_root: Path, tmp_path: Path) -
     assert metrics["status"] == "completed"
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert state["scaler_g"] and state["scaler_d"]  # the gradient scalers' state travels with the checkpoint
+
+
+def _trainer(loss: str, *extra: str):  # noqa: ANN202
+    from gan_cli.build import build
+    from gan_cli.loop import Trainer
+    from gan_cli.train import loop_options
+    from tests.conftest import compose_config
+
+    cfg, _ = compose_config("train", [f"loss={loss}", "model.dropout=0", "batch_size=16", "device=cpu", *extra])
+    torch.manual_seed(0)
+    return Trainer(build(cfg), loop_options(cfg), seed=0)
+
+
+def test_a_frozen_d_parameter_stays_frozen_and_unchanged_through_training_rounds() -> None:
+    trainer = _trainer("nonsat")
+    frozen, trained = list(trainer.exp.D.parameters())[:2]
+    frozen.requires_grad_(False)  # e.g. a trick or a user fine-tuning only D's head
+    before, trained_before = frozen.detach().clone(), trained.detach().clone()
+    for _ in range(3):
+        trainer.d_step()
+        trainer.g_step()
+    assert not frozen.requires_grad and torch.equal(frozen, before)
+    assert trained.requires_grad and not torch.equal(trained, trained_before)  # the rest of D trained
