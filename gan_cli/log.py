@@ -41,9 +41,11 @@ class RunLog:
             self.writer.add_scalar(tag, value, step)
         logger.info("step %d: %s", step, "  ".join(f"{k}={v:.5g}" for k, v in values.items()))
 
-    def evaluation(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """The numbers of an evaluation as eval/* scalars (flags as 0/1; lists and provenance left out)."""
-        self.scalars(step, {f"eval/{k}": v for k, v in metric_numbers(metrics).items()})
+    def evaluation(self, step: int, metrics: Mapping[str, Any], n: int) -> None:
+        """The numbers of an evaluation of `n` samples of G as eval/* scalars (flags as 0/1; lists and provenance
+        left out), with eval/n: FD and precision/recall move with n, so a curve must hold one n throughout."""
+        if metrics:
+            self.scalars(step, {"eval/n": float(n)} | {f"eval/{k}": v for k, v in metric_numbers(metrics).items()})
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""

@@ -56,6 +56,7 @@ class Trainer:
         # What samples are drawn from: G, or an average of it when a trick keeps one (EMA).
         self.sampler = next((g for h in self.hooks if (g := h.sampler()) is not None), exp.G)
         self.last_real: torch.Tensor | None = None  # the round's last real batch, for G-step tricks
+        self._last_eval: tuple[int, int, dict[str, Any]] = (-1, 0, {})  # step, n and metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(seed + 1)).to(exp.device)
         device_type = exp.device.type
@@ -149,6 +150,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         e = self.exp
         self.step = int(state["step"])
+        self._last_eval = (-1, 0, {})  # G changes under the same step number (a roll-back)
         e.G.load_state_dict(state["G"])
         e.D.load_state_dict(state["D"])
         e.opt_g.load_state_dict(state["opt_g"])
@@ -186,8 +188,12 @@ class Trainer:
         """The data set's metrics on `n` samples of G, from the same noise every time (0: none)."""
         if n == 0:
             return {}
+        if self._last_eval[:2] == (self.step, n):  # the final evaluation at eval.n == eval.n_during: done already
+            return self._last_eval[2]
         e = self.exp
-        return e.data.evaluate(generate(self.sampler, e.latent, n, self.seed + 2, e.device))
+        metrics = e.data.evaluate(generate(self.sampler, e.latent, n, self.seed + 2, e.device))
+        self._last_eval = (self.step, n, metrics)
+        return metrics
 
     @torch.no_grad()
     def d_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -234,8 +240,8 @@ class Trainer:
                     bar.update(self.step, f"D {last['loss/D']:.3f}  G {last['loss/G']:.3f}  {last['perf/steps_per_sec']:.0f} it/s")
                 if self.step % o.sample_every == 0 or self.step == o.steps:
                     self.log_samples(log)
-                if self.step % o.eval_every == 0 and self.step < o.steps:  # the last one is the caller's
-                    log.evaluation(self.step, self.evaluate(o.eval_n))
+                if self.step % o.eval_every == 0 or self.step == o.steps:  # all at eval_n: one sample size per curve
+                    log.evaluation(self.step, self.evaluate(o.eval_n), o.eval_n)
                 if self.step % o.ckpt_every == 0 and self.step < o.steps:
                     checkpoint(self.step)
                 if self.stop_signal is not None and self.step < o.steps:

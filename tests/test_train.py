@@ -52,10 +52,10 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
         assert "G/samples" in tags["histograms"]
         assert {"G/mean", "G/std"} <= set(tags["scalars"])
         for tag in ("eval/w1", "eval/ks", "eval/success"):
-            assert [p.step for p in acc.Scalars(tag)] == [2, 4], tag  # during training, then the final one
+            assert [p.step for p in acc.Scalars(tag)] == [2, 4], tag  # every eval.every steps and at the last one
         ev = metrics["eval"]
         assert ev["n"] == 500 and ev["target_mean"] == 4.0 and isinstance(ev["success"], bool)
-        assert acc.Scalars("eval/w1")[-1].value == pytest.approx(ev["w1"])
+        assert acc.Scalars("final/w1")[-1].value == pytest.approx(ev["w1"])  # the final evaluation, at eval.n
     hparams = acc.PluginTagToContent("hparams")
     assert hparams, "no hparams record"
 
@@ -123,6 +123,20 @@ def test_mixed_precision_on_cuda(model: str, mnist_root: Path, tmp_path: Path) -
     assert metrics["status"] == "completed"
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert state["scaler_g"] and state["scaler_d"]  # the gradient scalers' state travels with the checkpoint
+
+
+def test_every_point_of_an_eval_curve_has_the_same_sample_size(tmp_path: Path) -> None:
+    """eval/* holds eval.n_during samples at every point, the last included; eval.n is for the final/* numbers only."""
+    quick = ["steps=5", "batch_size=8", "log_every=5", "sample_every=5", "eval.every=2", "eval.n_during=200", "device=cpu"]
+    curves = {}
+    for n in (200, 500):  # eval.n must change nothing on the curve
+        metrics = run_train([*quick, f"eval.n={n}"], tmp_path / str(n))
+        acc = events(tmp_path / str(n) / "tb")
+        curves[n] = {tag: [(p.step, p.value) for p in acc.Scalars(tag)] for tag in acc.Tags()["scalars"] if tag.startswith("eval/")}
+        assert curves[n]["eval/n"] == [(2, 200), (4, 200), (5, 200)]
+        assert metrics["eval"]["n"] == n and acc.Scalars("final/w1")[-1].value == pytest.approx(metrics["eval"]["w1"])
+    assert curves[200] == curves[500]
+    assert metrics["eval"]["w1"] != curves[500]["eval/w1"][-1][1]  # the final 500 samples are not the curve's 200
 
 
 def _trainer(loss: str, *extra: str):  # noqa: ANN202
