@@ -15,7 +15,7 @@ from gan_cli.hooks import DStep, GStep
 from gan_cli.log import RunLog
 from gan_cli.rng import rng_state, set_rng_state
 
-TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* are mean probabilities
+TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* mean what the loss's d_meaning says
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Trainer:
         return loss
 
     def d_step(self) -> torch.Tensor:
-        """One update of D on a real and a fake batch; returns (loss, mean D(x), mean D(G(z)))."""
+        """One update of D on a real and a fake batch; returns (loss, D/real, D/fake): the means of the loss's d_value."""
         e = self.exp
         real = self.last_real = next(self.batches)
         z = e.latent.sample(len(real), e.device)
@@ -104,7 +104,9 @@ class Trainer:
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
             hook.after_d_step(e.D)
-        return torch.stack([loss.detach(), torch.sigmoid(real_logits.detach().float()).mean(), torch.sigmoid(fake_logits.detach().float()).mean()])
+        real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
+        shown = (e.loss.d_value(real_logits, fake_logits).mean(), e.loss.d_value(fake_logits, real_logits).mean())
+        return torch.stack([loss.detach(), *shown])
 
     def g_step(self) -> torch.Tensor:
         e = self.exp
@@ -196,15 +198,18 @@ class Trainer:
         return metrics
 
     @torch.no_grad()
-    def d_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.exp.D(x.to(self.exp.device)).float())
-
-    @torch.no_grad()
     def log_samples(self, log: RunLog) -> None:
-        G, D = self.sampler, self.exp.D
+        G, D, loss = self.sampler, self.exp.D, self.exp.loss
         G.eval(), D.eval()  # pictures must not move batch-norm statistics
         try:
-            self.exp.data.log_samples(log.writer, self.step, G(self.fixed_z).float(), self.d_prob)
+            fake = G(self.fixed_z).float()
+            fake_logits = D(fake).float()
+
+            def d_curve(x: torch.Tensor) -> torch.Tensor:
+                """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""
+                return loss.d_value(D(x.to(self.exp.device)).float(), fake_logits)
+
+            self.exp.data.log_samples(log.writer, self.step, fake, d_curve)
         finally:
             G.train(), D.train()
 

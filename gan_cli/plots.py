@@ -31,8 +31,9 @@ def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.n
     if d is not None:
         ax2 = ax.twinx()
         ax2.plot(xs, d, "b--", lw=1.5, label="D(x)")
-        ax2.axhline(0.5, color="b", lw=0.5, alpha=0.4)  # where D* settles when p_g = p_data
-        ax2.set_ylim(0, 1)
+        if np.nanmin(d, initial=0.0) >= 0 and np.nanmax(d, initial=1.0) <= 1:  # a probability: a critic's score has no fixed scale
+            ax2.axhline(0.5, color="b", lw=0.5, alpha=0.4)  # where D* settles when p_g = p_data
+            ax2.set_ylim(0, 1)
         ax2.set_ylabel("D(x)")
         ax2.legend(loc="upper right", fontsize=8)
     ax.legend(loc="upper left", fontsize=8)

@@ -35,8 +35,9 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
         points = acc.Scalars(tag)
         assert [p.step for p in points] == [2, 4], tag
         assert all(math.isfinite(p.value) for p in points), tag
-    for tag in ("D/real", "D/fake"):
-        assert all(0 <= p.value <= 1 for p in acc.Scalars(tag))
+    if loss in ("nonsat", "minimax", "relativistic"):  # probabilities; the other losses log D's raw outputs
+        for tag in ("D/real", "D/fake"):
+            assert all(0 <= p.value <= 1 for p in acc.Scalars(tag))
     if data == "mnist":
         ev = metrics["eval"]
         assert {"fd", "kid", "classifier_score", "precision", "recall", "modes_covered", "success", "collapsed"} <= set(ev)
@@ -148,6 +149,63 @@ def _trainer(loss: str, *extra: str):  # noqa: ANN202
     cfg, _ = compose_config("train", [f"loss={loss}", "model.dropout=0", "batch_size=16", "device=cpu", *extra])
     torch.manual_seed(0)
     return Trainer(build(cfg), loop_options(cfg), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("loss", "shown"),
+    [
+        ("nonsat", lambda logits, others: torch.sigmoid(logits)),
+        ("minimax", lambda logits, others: torch.sigmoid(logits)),
+        ("relativistic", lambda logits, others: torch.sigmoid(logits - others.mean())),  # more real than the other batch's average
+        ("wgan_gp", lambda logits, others: logits),
+        ("hinge", lambda logits, others: logits),
+        ("lsgan", lambda logits, others: logits),
+    ],
+)
+def test_d_real_and_d_fake_are_what_each_loss_makes_of_ds_outputs(loss: str, shown) -> None:  # noqa: ANN001
+    import copy
+
+    trainer = _trainer(loss)
+    D = copy.deepcopy(trainer.exp.D)  # D as the step judged the batches, before its update
+    torch.manual_seed(1)
+    _, d_real, d_fake = trainer.d_step().tolist()
+    torch.manual_seed(1)  # the same noise, so the same fake batch
+    z = trainer.exp.latent.sample(len(trainer.last_real), trainer.exp.device)
+    with torch.no_grad():
+        real_logits, fake_logits = D(trainer.last_real).float(), D(trainer.exp.G(z)).float()
+    assert d_real == pytest.approx(shown(real_logits, fake_logits).mean().item(), rel=1e-5, abs=1e-6)
+    assert d_fake == pytest.approx(shown(fake_logits, real_logits).mean().item(), rel=1e-5, abs=1e-6)
+
+
+def test_wgan_gp_logs_the_critics_raw_scores(tmp_path: Path) -> None:
+    """Without the penalty, D's loss is mean D(fake) - mean D(real): the logged D/* must add up to it exactly."""
+    run_train(["loss=wgan_gp", "loss.gp_weight=0", "steps=6", "log_every=1", "eval.n_during=0", "eval.n=100", "device=cpu"], tmp_path)
+    acc = events(tmp_path / "tb")
+    real, fake, loss_d = ([p.value for p in acc.Scalars(tag)] for tag in ("D/real", "D/fake", "loss/D"))
+    assert len(loss_d) == 6
+    for r, f, l in zip(real, fake, loss_d):
+        assert f - r == pytest.approx(l, rel=1e-4, abs=1e-6)
+
+
+def test_the_density_figure_draws_what_d_real_shows(tmp_path: Path) -> None:
+    """wgan_gp: the 1-D figure's D(x) is the raw critic score, on an axis that fits it, not a sigmoid squeezed into [0, 1]."""
+    from gan_cli.log import RunLog
+    from gan_cli.plots import density_figure
+
+    trainer = _trainer("wgan_gp")
+    drawn = []
+    trainer.exp.data.log_samples = lambda writer, step, fake, d_curve: drawn.append(d_curve)
+    log = RunLog(tmp_path)
+    trainer.log_samples(log)
+    log.close()
+    xs = torch.linspace(-4.0, 12.0, 50)[:, None]
+    trainer.exp.D.eval()
+    with torch.no_grad():
+        assert torch.allclose(drawn[0](xs), trainer.exp.D(xs).float())
+    x = xs.flatten().numpy()
+    fig = density_figure(x, x * 0, x, d=x / 4, title="")  # D(x) from -1 to 3
+    low, high = fig.axes[1].get_ylim()
+    assert low <= -1 and high >= 3  # a critic's score has no fixed scale: the axis fits it
 
 
 def test_a_frozen_d_parameter_stays_frozen_and_unchanged_through_training_rounds() -> None:

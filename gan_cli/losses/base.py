@@ -13,10 +13,31 @@ from gan_cli.hooks import Hooks
 
 
 class GANLoss(Hooks):
-    """Binary cross-entropy for D: D maximises V(D, G) = E log D(x) + E log(1 - D(G(z)))."""
+    """What every loss tells the loop: D's and G's losses, and what D's raw outputs mean."""
 
     # True when g_loss needs D's logits on a real batch (relativistic losses); the loop skips that forward otherwise.
     needs_real_logits_in_g = False
+    # What D/real and D/fake (and D's curve in 1-D figures) show for this loss; the tags are the same for every loss.
+    d_meaning = "mean raw output of D"
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """What D minimises, given its logits on a real batch and on D(G(z).detach())."""
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """What G minimises, given D's logits on G(z) (not detached), and on real data when asked for."""
+        raise NotImplementedError
+
+    def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        """D's raw outputs on one batch as logged, per sample (see d_meaning). `others` are D's outputs on the
+        opposite batch (fakes for a real batch, real samples for a fake one), which a relativistic D compares with."""
+        return logits
+
+
+class BCELoss(GANLoss):
+    """Binary cross-entropy for D: D maximises V(D, G) = E log D(x) + E log(1 - D(G(z)))."""
+
+    d_meaning = "mean probability D gives that a sample is real, sigmoid(logit)"  # 1/2 once p_g = p_data (Prop. 1)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """-V(D, G): BCE with real -> 1 and fake -> 0. The caller passes D(G(z).detach())."""
@@ -25,6 +46,5 @@ class GANLoss(Hooks):
         fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
         return real + fake
 
-    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
-        """What G minimises, given D's logits on G(z) (not detached), and on real data when asked for."""
-        raise NotImplementedError
+    def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)

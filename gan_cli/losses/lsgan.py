@@ -11,6 +11,9 @@ class LeastSquares(GANLoss):
     """Penalises fakes by their distance from the real target, so G gets gradients even from
     samples D classifies correctly (where the sigmoid of the BCE losses saturates)."""
 
+    # Not a probability, though with targets 1 and 0 the best D is p_data / (p_data + p_g) as well (Mao et al., Prop. 1).
+    d_meaning = "mean raw output of D, a regression towards real 1 and fake 0 (no sigmoid; may leave [0, 1])"
+
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
 

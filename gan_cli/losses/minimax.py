@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gan_cli.losses.base import GANLoss
+from gan_cli.losses.base import BCELoss
 
 
-class Minimax(GANLoss):
+class Minimax(BCELoss):
     """G descends V(D, G) directly; its gradient vanishes while D rejects fakes confidently."""
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:

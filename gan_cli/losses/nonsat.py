@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gan_cli.losses.base import GANLoss
+from gan_cli.losses.base import BCELoss
 
 
-class NonSaturating(GANLoss):
+class NonSaturating(BCELoss):
     """Same fixed point as minimax, but strong gradients early, when D rejects G(z) easily."""
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:

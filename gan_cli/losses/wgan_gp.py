@@ -23,6 +23,8 @@ def gradient_penalty(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor)
 
 
 class WGANGP(GANLoss):
+    d_meaning = "mean raw critic score (no probability; D/real - D/fake estimates the Wasserstein-1 distance)"
+
     def __init__(self, gp_weight: float = 10.0) -> None:
         self.gp_weight = nonnegative("loss.gp_weight", gp_weight)  # lambda of the paper
 
