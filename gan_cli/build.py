@@ -80,6 +80,8 @@ def build(cfg: DictConfig) -> Experiment:
     G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
     G, D = G.to(device), D.to(device)
     loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg"))
+    for problem in filter(None, (reg.use_loss(loss) for reg in regs)):  # a trick that needs what this loss lacks
+        raise UserError(problem)
     for hook in (loss, *regs):  # before the optimiser exists, so it sees any parameters a trick adds to D
         D = hook.wrap_d(D, data.sample_shape)
     return Experiment(

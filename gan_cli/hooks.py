@@ -1,16 +1,19 @@
 """The loop's plug points. Losses and stabilisation tricks implement the hooks they need, and the
 loop calls every hook of every one of them in order, so a new trick never adds a branch to the loop.
 
-Once: wrap_d, then attach. Each round: on_round -> d_steps x (D step, after_d_step) -> g_steps x (G step, after_g_step).
+Once: use_loss (tricks only), wrap_d, then attach. Each round: on_round -> d_steps x (D step, after_d_step) -> g_steps x (G step, after_g_step).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from gan_cli.losses.base import GANLoss
 
 
 @dataclass
@@ -39,6 +42,11 @@ class GStep:
 
 class Hooks:
     """Every hook does nothing by default; a trick overrides the ones it needs."""
+
+    def use_loss(self, loss: GANLoss) -> str | None:
+        """Called once when the run is built, with its loss: returns why this trick cannot work with that loss
+        (one paragraph that says what to do instead), or None. A trick whose term depends on the loss keeps it here."""
+        return None
 
     def attach(self, G: nn.Module, D: nn.Module) -> None:
         """Called once the models are built (and D wrapped), before training: keep copies, averages."""

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
+from gan_cli.hooks import DStep
 from gan_cli.latent import Latent
 from gan_cli.sample import load_generator
 from tests.conftest import compose_config, run_train
@@ -25,6 +27,10 @@ FEW = ["steps=4", "batch_size=16", "log_every=2", "sample_every=2", "ckpt_every=
 @pytest.mark.parametrize("reg", REGS)
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_trick_with_every_loss(reg: str, loss: str, tmp_path: Path) -> None:
+    if reg == "label_smoothing" and loss in ("hinge", "wgan_gp"):  # no target for real samples to smooth
+        with pytest.raises(UserError, match="drop label_smoothing"):
+            run_train(["data=ring2d", f"loss={loss}", f"+reg=[{reg}]", *FEW], tmp_path)
+        return
     metrics = run_train(["data=ring2d", f"loss={loss}", f"+reg=[{reg}]", *FEW], tmp_path)
     assert metrics["status"] == "completed" and metrics["step"] == 4
     assert all(p.value == p.value for p in events(tmp_path / "tb").Scalars("loss/D"))  # finite, logged
@@ -33,7 +39,7 @@ def test_every_trick_with_every_loss(reg: str, loss: str, tmp_path: Path) -> Non
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 def test_all_tricks_at_once_on_images(model: str, mnist_root: Path, tmp_path: Path) -> None:
     mnist = ["data=mnist", f"model={model}", f"data.root={mnist_root}", "data.download=false"]
-    metrics = run_train([*mnist, "loss=hinge", f"+reg=[{','.join(REGS)}]", *FEW], tmp_path)
+    metrics = run_train([*mnist, "loss=nonsat", f"+reg=[{','.join(REGS)}]", *FEW], tmp_path)  # a loss every trick fits
     assert metrics["status"] == "completed"
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert "G_sample" in state  # EMA: what gan sample draws from ...
@@ -134,3 +140,55 @@ def test_minibatch_std_has_a_finite_gradient_when_the_batch_collapsed() -> None:
     grads = {name: p.grad for name, p in D.named_parameters()}
     assert grads["weight"] is not None and all(torch.isfinite(g).all() for g in grads.values() if g is not None), grads
 
+
+@pytest.mark.parametrize("loss", ["wgan_gp", "hinge"])
+def test_label_smoothing_is_refused_before_training_with_a_loss_that_has_no_real_target(loss: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="drop label_smoothing from \\+reg") as e:
+        run_train(["data=ring2d", f"loss={loss}", "+reg=[label_smoothing]", *FEW], tmp_path)
+    assert "works with loss=nonsat, minimax, relativistic and lsgan" in str(e.value)
+    assert not (tmp_path / "tb").exists() and not (tmp_path / "checkpoints").exists()  # nothing trained, nothing written
+
+
+def test_label_smoothing_with_wgan_gp_ends_in_one_paragraph_from_the_command_line(tmp_path: Path) -> None:
+    from tests.commands import assert_clean_error, gan
+
+    done = gan("train", "loss=wgan_gp", "+reg=[label_smoothing]", "device=cpu", f"hydra.run.dir={tmp_path / 'run'}", status=None)
+    assert_clean_error(done, "the WGAN-GP loss has none", "drop label_smoothing from +reg")
+    assert not (tmp_path / "run" / "tb").exists()
+
+
+def _d_loss_gradients(loss_name: str, real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from gan_cli.build import make
+
+    cfg, _ = compose_config("train", [f"loss={loss_name}", "+reg=[label_smoothing]"])
+    loss, trick = make(cfg.loss, "loss"), make(cfg.reg.label_smoothing, "reg.label_smoothing")
+    assert trick.use_loss(loss) is None
+    real, fake = real_logits.clone().requires_grad_(True), fake_logits.clone().requires_grad_(True)
+    total = loss.d_loss(real, fake)
+    if smoothed:
+        total = total + trick.d_extra(DStep(torch.nn.Identity(), real, fake, real, fake, torch.zeros(len(real), 1)))
+    total.backward()
+    return real.grad, fake.grad
+
+
+@pytest.mark.parametrize(
+    ("loss", "d_loss_with_target"),
+    [
+        ("nonsat", lambda r, f, t: F.binary_cross_entropy_with_logits(r, torch.full_like(r, t)) + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))),
+        ("minimax", lambda r, f, t: F.binary_cross_entropy_with_logits(r, torch.full_like(r, t)) + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))),
+        ("lsgan", lambda r, f, t: 0.5 * ((r - t).pow(2).mean() + f.pow(2).mean())),
+        (
+            "relativistic",
+            lambda r, f, t: F.binary_cross_entropy_with_logits(r - f.mean(), torch.full_like(r, t))
+            + F.binary_cross_entropy_with_logits(f - r.mean(), torch.zeros_like(f)),
+        ),
+    ],
+)
+def test_label_smoothing_trains_d_as_if_real_samples_had_the_smoothed_target(loss: str, d_loss_with_target) -> None:
+    """The same thing for every loss it accepts: D's gradient is the one of its loss with real target 0.9 instead of 1."""
+    real_logits, fake_logits = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([0.5, -3.0, 1.5])
+    got = _d_loss_gradients(loss, real_logits, fake_logits, smoothed=True)
+    real, fake = real_logits.clone().requires_grad_(True), fake_logits.clone().requires_grad_(True)
+    d_loss_with_target(real, fake, 0.9).backward()
+    assert torch.allclose(got[0], real.grad, atol=1e-6) and torch.allclose(got[1], fake.grad, atol=1e-6), (got, real.grad, fake.grad)
+    assert not torch.allclose(_d_loss_gradients(loss, real_logits, fake_logits, smoothed=False)[0], real.grad)  # it did change

@@ -17,8 +17,12 @@ class GANLoss(Hooks):
 
     # True when g_loss needs D's logits on a real batch (relativistic losses); the loop skips that forward otherwise.
     needs_real_logits_in_g = False
+    title = "this"  # how messages name the loss: "the {title} loss"
     # What D/real and D/fake (and D's curve in 1-D figures) show for this loss; the tags are the same for every loss.
     d_meaning = "mean raw output of D"
+    # True when D's loss pulls its outputs on real samples towards a target of 1 (a label or a regression
+    # target), so that one-sided label smoothing can lower that target: see retarget_real.
+    has_real_target = False
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """What D minimises, given its logits on a real batch and on D(G(z).detach())."""
@@ -33,11 +37,17 @@ class GANLoss(Hooks):
         opposite batch (fakes for a real batch, real samples for a fake one), which a relativistic D compares with."""
         return logits
 
+    def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
+        """How much D's loss changes when its target for real samples is `target` instead of 1 (only where
+        has_real_target): the term one-sided label smoothing adds to D's loss."""
+        raise NotImplementedError(f"{type(self).__name__} has no target for real samples")
+
 
 class BCELoss(GANLoss):
     """Binary cross-entropy for D: D maximises V(D, G) = E log D(x) + E log(1 - D(G(z)))."""
 
     d_meaning = "mean probability D gives that a sample is real, sigmoid(logit)"  # 1/2 once p_g = p_data (Prop. 1)
+    has_real_target = True
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """-V(D, G): BCE with real -> 1 and fake -> 0. The caller passes D(G(z).detach())."""
@@ -48,3 +58,7 @@ class BCELoss(GANLoss):
 
     def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits)
+
+    def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
+        # BCE(l, t) = softplus(l) - t*l, so BCE(l, target) - BCE(l, 1) = (1 - target) * l.
+        return (1 - target) * real_logits.mean()

@@ -11,6 +11,7 @@ from gan_cli.losses.base import GANLoss
 class Hinge(GANLoss):
     """D ignores samples already beyond the margin, so it stops pushing where it is sure."""
 
+    title = "hinge"
     d_meaning = "mean raw score of D (no probability: D wants real above 1, fake below -1)"
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

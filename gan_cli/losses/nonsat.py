@@ -11,6 +11,8 @@ from gan_cli.losses.base import BCELoss
 class NonSaturating(BCELoss):
     """Same fixed point as minimax, but strong gradients early, when D rejects G(z) easily."""
 
+    title = "non-saturating"
+
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         # -log sigmoid(l) = softplus(-l), i.e. BCE against the "real" label, computed stably.
         return F.softplus(-fake_logits).mean()

@@ -18,12 +18,18 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 class RelativisticAverage(GANLoss):
     needs_real_logits_in_g = True
+    title = "relativistic average"
     # D's verdict is relative: sigmoid(C(x_r) - mean C(x_f)) for real samples, sigmoid(C(x_f) - mean C(x_r)) for fakes;
     # the raw C(x) alone has no meaning (adding a constant to it changes no loss).
     d_meaning = "mean probability D gives that a sample is more real than the other batch's average, sigmoid(C(x) - mean C(other))"
+    has_real_target = True
 
     def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits - others.mean())
+
+    def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
+        # d_loss gives the relative logit C(x_r) - mean C(x_f) the target 1; as for BCE, lowering it adds (1 - target) x that.
+        return (1 - target) * (real_logits - fake_logits.mean()).mean()
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return _bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0)

@@ -23,6 +23,7 @@ def gradient_penalty(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor)
 
 
 class WGANGP(GANLoss):
+    title = "WGAN-GP"
     d_meaning = "mean raw critic score (no probability; D/real - D/fake estimates the Wasserstein-1 distance)"
 
     def __init__(self, gp_weight: float = 10.0) -> None:

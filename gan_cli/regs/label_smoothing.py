@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from gan_cli.hooks import DStep, Hooks
 from gan_cli.errors import UserError
+from gan_cli.hooks import DStep, Hooks
+from gan_cli.losses.base import GANLoss
 
 
 class LabelSmoothing(Hooks):
@@ -14,8 +15,19 @@ class LabelSmoothing(Hooks):
         if not isinstance(real_label, (int, float)) or isinstance(real_label, bool) or not 0 < real_label <= 1:
             raise UserError(f"reg.label_smoothing.real_label={real_label!r} is not allowed: it must be in (0, 1], e.g. 0.9.")
         self.real_label = float(real_label)
+        self.loss: GANLoss | None = None
+
+    def use_loss(self, loss: GANLoss) -> str | None:
+        if not loss.has_real_target:  # a critic's score or a margin: there is no label to smooth
+            return (
+                f"+reg=[label_smoothing] lowers the target D's loss gives real samples, and the {loss.title} loss has none "
+                f"(its D/real is the {loss.d_meaning}). Label smoothing works with loss=nonsat, minimax, relativistic and lsgan; "
+                "with this loss drop label_smoothing from +reg: its margin or penalty already keeps D from running away "
+                "(+reg=[spectral_norm] tempers D further with any loss)."
+            )
+        self.loss = loss
+        return None
 
     def d_extra(self, s: DStep) -> torch.Tensor:
-        # BCE(l, t) = softplus(l) - t*l, so BCE(l, real_label) - BCE(l, 1) = (1 - real_label) * l: the
-        # smoothing is this term added to the BCE losses (for other losses it is the same pull on D(x)).
-        return (1 - self.real_label) * s.real_logits.float().mean()
+        assert self.loss is not None, "build() hands every trick the run's loss"
+        return self.loss.retarget_real(s.real_logits.float(), s.fake_logits.float(), self.real_label)
