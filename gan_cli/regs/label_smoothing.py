@@ -20,8 +20,8 @@ class LabelSmoothing(Hooks):
     def use_loss(self, loss: GANLoss) -> str | None:
         if not loss.has_real_target:  # a critic's score or a margin: there is no label to smooth
             return (
-                f"+reg=[label_smoothing] lowers the target D's loss gives real samples, and the {loss.title} loss has none "
-                f"(its D/real is the {loss.d_meaning}). Label smoothing works with loss=nonsat, minimax, relativistic and lsgan; "
+                f"+reg=[label_smoothing] lowers the target D's loss gives real samples, and the {loss.title} loss has none: "
+                "its D scores samples rather than fitting them to a label. Label smoothing works with loss=nonsat, minimax, relativistic and lsgan; "
                 "with this loss drop label_smoothing from +reg: its margin or penalty already keeps D from running away "
                 "(+reg=[spectral_norm] tempers D further with any loss)."
             )
