@@ -25,6 +25,8 @@ def make(node: Any, what: str, **kwargs: Any) -> Any:
     Hydra wraps every failure of a target; a message meant for the user must not arrive
     buried in "Error in call to target ...".
     """
+    if isinstance(node, DictConfig) and "_target_" not in node:  # e.g. ~model._target_: instantiate would return the dict
+        raise UserError(f"`{what}` has no _target_ (what builds it); drop the override that removed {what}._target_.")
     try:
         return instantiate(node, **kwargs, _convert_="all")
     except InstantiationException as e:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 from gan_cli import __version__
-from gan_cli.errors import fail
+from gan_cli.errors import fail, hydra_errors
 
 COMMANDS = {
     "train": ("gan_cli.train", "train a GAN (Hydra overrides; -m for sweeps)"),
@@ -14,6 +15,32 @@ COMMANDS = {
     "eval": ("gan_cli.evaluate", "the data set's metrics on samples of a checkpoint's G"),
     "report": ("gan_cli.report", "group a sweep's runs by setting: mean ± std over seeds"),
 }
+HYDRA_CONFIGS = {"train": "train", "sample": "sample", "eval": "eval"}  # the commands Hydra parses, and their conf/*.yaml
+
+# Keys whose value is a file or folder. A sweep's job folders are named like `loss=nonsat,seed=1`, and Hydra
+# would read that `=` as a syntax error and that `,` as a sweep; quoted, a path is taken as the shell completed it.
+PATH_KEYS = ("ckpt", "resume", "out", "data_root", "data.root", "hydra.run.dir", "hydra.sweep.dir")
+NOT_PATHS = ("", "null", "auto")  # Hydra's null, and resume=auto
+_PATH_OVERRIDE = re.compile(r"(\+{0,2})(" + "|".join(re.escape(k) for k in PATH_KEYS) + r")=(.*)", re.DOTALL)
+
+
+def hydra_quoted(value: str) -> str:
+    """`value` as one quoted string in Hydra's override grammar (where a backslash escapes only a quote)."""
+    q = '"' if "'" in value and '"' not in value else "'"
+    body = re.sub(r"(\\*)" + q, lambda m: m.group(1) * 2 + "\\" + q, value)
+    body = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, body)  # a backslash before the closing quote must not escape it
+    return q + body + q
+
+
+def quote_paths(args: list[str]) -> list[str]:
+    """The command line with each path-valued override's value quoted, unless it is quoted already or not a path."""
+    quoted = []
+    for arg in args:
+        m = _PATH_OVERRIDE.fullmatch(arg)
+        if m and m[3].lower() not in NOT_PATHS and m[3][0] not in "'\"":
+            arg = f"{m[1]}{m[2]}={hydra_quoted(m[3])}"
+        quoted.append(arg)
+    return quoted
 
 
 def usage() -> str:
@@ -34,9 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     command = args[0]
     if command not in COMMANDS:
         fail(f"unknown command {command!r}. The commands are: {', '.join(COMMANDS)}; see `gan --help`.")
+    if command not in HYDRA_CONFIGS:  # gan report parses its own arguments
+        sys.argv = [f"gan {command}", *args[1:]]
+        importlib.import_module(COMMANDS[command][0]).main()
+        return
     # Hydra reads sys.argv itself; it sees the command's own arguments, and usage lines say `gan <command>`.
-    sys.argv = [f"gan {command}", *args[1:]]
-    importlib.import_module(COMMANDS[command][0]).main()
+    overrides = quote_paths(args[1:])
+    sys.argv = [f"gan {command}", *overrides]
+    with hydra_errors(command, HYDRA_CONFIGS[command], overrides):
+        importlib.import_module(COMMANDS[command][0]).main()
 
 
 if __name__ == "__main__":

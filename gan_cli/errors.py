@@ -47,3 +47,43 @@ def user_errors() -> Iterator[None]:
         )
     except KeyboardInterrupt:
         fail("interrupted.", status=130)
+
+
+# Exit status of an override Hydra cannot parse or place (an unknown key, group or option), as Hydra's own.
+HYDRA_ERROR = 1
+
+
+@contextlib.contextmanager
+def hydra_errors(command: str, config_name: str, overrides: list[str]) -> Iterator[None]:
+    """Turn Hydra's errors about the command line into one paragraph that names the valid options.
+
+    Hydra prints its own page (or a trimmed traceback) and exits 1 unless HYDRA_FULL_ERROR=1; with it set
+    here its exceptions reach us instead. A user who set HYDRA_FULL_ERROR=1 gets Hydra's own output, and any
+    other exception (a bug) keeps its full traceback.
+    """
+    import os
+
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    if previous == "1":
+        yield
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except HydraException as e:
+        from gan_cli.hydra_messages import explain
+
+        fail(explain(e, command, config_name, overrides), status=HYDRA_ERROR)
+    except OmegaConfBaseException as e:  # e.g. a broken ${...} in hydra.run.dir, read before the command starts
+        with user_errors():
+            raise e
+    except KeyboardInterrupt:  # before the command's own handling starts (training checkpoints first)
+        fail("interrupted.", status=130)
+    finally:
+        if previous is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous

@@ -1,7 +1,9 @@
-"""Random override lists thrown at `gan train` (composition and checks only: dry_run=true) and `gan sample`.
+"""Random command lines thrown at `gan train` (composition and checks only: dry_run=true), `gan sample`,
+`gan eval` and `gan report`, with output folders that cannot be made and checkpoints in a sweep's job folder.
 
-Each call must either work or end in a short message with a non-zero status: never a Python traceback.
-Exit status 1 is Hydra's own (an unparsable override, an unknown key or option), 2 is gan-cli's.
+Each call must either work or end in one short message with a non-zero status: never a Python traceback,
+nor Hydra's own page. Exit status 1 is an override Hydra cannot parse or place (an unknown key or option),
+2 a setting the user can fix.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,7 @@ TRAIN_KEYS = [
     "resume", "divergence.retries", "divergence.lr_factor", "stepz", "optim",
 ]  # fmt: skip
 SAMPLE_KEYS = ["ckpt", "n", "seed", "device.name", "nn", "out"]
+EVAL_KEYS = ["ckpt", "n", "seed", "draws", "data_root", "data.root", "device.name", "out", "label"]
 GROUPS = {
     "data": ["gaussian", "mnist", "cifar"],
     "model": ["mlp", "dcgan", "resnet"],
@@ -71,16 +76,19 @@ def overrides(keys: list[str], groups: dict[str, list[str]]) -> st.SearchStrateg
 def run_cli(args: list[str]) -> None:
     out, err = io.StringIO(), io.StringIO()
     status: object = 0
+    argv = sys.argv
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             cli.main(args)
         except SystemExit as e:
             status = e.code
+        finally:
+            sys.argv = argv
     text = out.getvalue() + err.getvalue()
-    assert "Traceback" not in text, f"gan {' '.join(args)}\n{text}"
+    assert "Traceback" not in text and "HYDRA_FULL_ERROR" not in text, f"gan {' '.join(args)}\n{text}"
     assert status in (0, 1, 2), f"gan {' '.join(args)} exited {status!r}\n{text}"
     if status != 0:
-        assert text.strip(), f"gan {' '.join(args)} failed without a word"
+        assert "error: " in text or "usage: gan report" in text, f"gan {' '.join(args)} failed without its message\n{text}"
 
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -97,18 +105,60 @@ def ckpt(folder: Path) -> Path:
     return folder / "run" / "checkpoints" / "last.pt"
 
 
+@pytest.fixture(scope="module")
+def ckpts(ckpt: Path, folder: Path) -> list[Path]:
+    """The checkpoint, its run folder, and the same in a folder named as a sweep's job (`=`, `,`, brackets)."""
+    job = folder / "sweep" / "loss=nonsat,seed=1,+reg=[ema]"
+    shutil.copytree(ckpt.parent.parent, job)
+    return [ckpt, ckpt.parent.parent, job, job / "checkpoints" / "last.pt"]
+
+
+@pytest.fixture(scope="module")
+def outs(folder: Path) -> list[str]:
+    """Output folders: a fine one (drawn most often), and ones that cannot be made."""
+    (folder / "a_file").write_text("")
+    unwritable = [str(folder / "a_file" / "out"), "/dev/null/out"] + (["/proc/gan-fuzz", "/proc/gan/fuzz"] if Path("/proc/self").is_dir() else [])
+    return [str(folder / "out,x=1")] * 4 + unwritable
+
+
 @pytest.fixture(autouse=True)
 def _no_full_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # Hydra's own messages, as users see them
 
 
 @FUZZ
-@given(args=overrides(TRAIN_KEYS, GROUPS))
-def test_train_overrides_work_or_fail_with_a_message(args: list[str], folder: Path) -> None:
-    run_cli(["train", *args, "dry_run=true", f"hydra.run.dir={folder / 'train'}"])
+@given(args=overrides(TRAIN_KEYS, GROUPS), out=st.integers(0, 7))
+def test_train_overrides_work_or_fail_with_a_message(args: list[str], out: int, folder: Path, outs: list[str]) -> None:
+    run_cli(["train", *args, "dry_run=true", f"hydra.run.dir={outs[out % len(outs)]}"])
 
 
 @FUZZ
-@given(args=overrides(SAMPLE_KEYS, {"device": GROUPS["device"]}))
-def test_sample_overrides_work_or_fail_with_a_message(args: list[str], ckpt: Path, folder: Path) -> None:
-    run_cli(["sample", f"ckpt={ckpt}", "n=16", *args, f"out={folder / 'sample'}"])
+@given(args=overrides(SAMPLE_KEYS, {"device": GROUPS["device"]}), which=st.integers(0, 3), out=st.integers(0, 7))
+def test_sample_overrides_work_or_fail_with_a_message(args: list[str], which: int, out: int, ckpts: list[Path], outs: list[str]) -> None:
+    run_cli(["sample", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
+
+
+# Fewer examples for eval and report: each eval draws and scores samples, and the fast suite runs these.
+SOME = settings(FUZZ, max_examples=40)
+
+
+@SOME
+@given(args=overrides(EVAL_KEYS, {"device": GROUPS["device"]}), which=st.integers(0, 3), out=st.integers(0, 7))
+def test_eval_overrides_work_or_fail_with_a_message(args: list[str], which: int, out: int, ckpts: list[Path], outs: list[str]) -> None:
+    run_cli(["eval", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
+
+
+def report_args(folder: Path) -> st.SearchStrategy[list[str]]:
+    paths = [str(folder / "sweep"), str(folder / "run"), str(folder / "run" / "metrics.json"), str(folder / "nowhere"), str(folder / "a_file"), "/proc/gan-fuzz", ""]
+    arg = st.one_of(
+        st.sampled_from(paths),
+        st.sampled_from(["--eval", "--eval=eval", "--eval=", "--bogus", "-x", "--", "eval"]),
+        st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=10),
+    )
+    return st.lists(arg, max_size=4)
+
+
+@SOME
+@given(data=st.data())
+def test_report_arguments_work_or_fail_with_a_message(data: st.DataObject, ckpts: list[Path], outs: list[str], folder: Path) -> None:
+    run_cli(["report", *data.draw(report_args(folder))])
