@@ -12,7 +12,9 @@ from gan_cli.log import console, evaluation_rows, summary_table
 from gan_cli.loop import LoopResult
 
 
-def record(result: LoopResult, elapsed_s: float, trained: int, evaluation: dict[str, Any], cfg: DictConfig, choices: dict[str, str], overrides: list[str]) -> dict[str, Any]:
+def record(
+    result: LoopResult, elapsed_s: float, trained: int, evaluation: dict[str, Any], cfg: DictConfig, choices: dict[str, str], overrides: list[str], d_meaning: str
+) -> dict[str, Any]:
     """What metrics.json holds about the run's end."""
     return {
         "status": result.status,
@@ -25,6 +27,7 @@ def record(result: LoopResult, elapsed_s: float, trained: int, evaluation: dict[
         "choices": choices,
         "overrides": overrides,  # what this run set on the command line; `gan report` groups by it
         "final": result.last,  # the last logged means of the losses and D's outputs
+        "d_meaning": d_meaning,  # what D/real and D/fake are for this loss (a probability, or a raw score)
         "eval": evaluation,  # the data set's metrics on eval.n samples of the final G
         "gan_cli_version": __version__,
     }
@@ -34,6 +37,8 @@ def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     """The summary table, then what to do next when the run diverged or was stopped."""
     rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s)"}
     rows |= {k: v for k, v in metrics["final"].items() if not k.startswith("perf/")}
+    if "D/real" in metrics["final"]:
+        rows["D/real, D/fake"] = metrics["d_meaning"]
     rows |= evaluation_rows(metrics["eval"])
     rows["run folder"] = str(run_dir)
     if last.exists():

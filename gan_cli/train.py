@@ -66,7 +66,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         result, retries = train_with_retries(trainer, log, ckpts, cfg)
         # At eval.n, so it goes to metrics.json and the final/* tags only; the eval/* curve keeps eval.n_during throughout.
         evaluation = finish(trainer, ckpts, result, cfg.eval.n)
-        metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, cfg, choices, overrides)
+        metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, cfg, choices, overrides, exp.loss.d_meaning)
         metrics |= {"retries": retries, "resumed_from": str(start_from) if start_from else None, "signal": trainer.stop_signal}
         write_json(metrics, run_dir / "metrics.json")
         if result.status != "interrupted":

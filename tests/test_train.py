@@ -38,6 +38,7 @@ def test_a_few_steps_leave_a_complete_run_folder(data: str, model: str, loss: st
     if loss in ("nonsat", "minimax", "relativistic"):  # probabilities; the other losses log D's raw outputs
         for tag in ("D/real", "D/fake"):
             assert all(0 <= p.value <= 1 for p in acc.Scalars(tag))
+    assert ("raw" in metrics["d_meaning"]) == (loss not in ("nonsat", "minimax", "relativistic")), metrics["d_meaning"]  # the record says which
     if data == "mnist":
         ev = metrics["eval"]
         assert {"fd", "kid", "classifier_score", "precision", "recall", "modes_covered", "success", "collapsed"} <= set(ev)
