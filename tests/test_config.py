@@ -92,6 +92,7 @@ def test_model_sets_its_loop_defaults_and_the_command_line_wins() -> None:
     assert cfg.optim.g.lr == 2e-4 and cfg.model.fc == 0
     cfg, _ = compose_config("train", ["model=mlp", "data=mnist"])
     assert (cfg.optim.g.lr, cfg.lr_decay) == (2e-4, "none")  # the DCGAN's settings stay with the DCGAN
+    assert (cfg.steps, cfg.batch_size) == (9375, 32)  # data=mnist's five epochs: the DCGAN's ten are its own
 
 
 def test_the_dcgan_comes_with_infogans_code_and_one_override_removes_it(mnist_root: Path) -> None:
@@ -141,7 +142,17 @@ def _layers(net: torch.nn.Module) -> list[str]:
     return names
 
 
-def test_the_image_mlp_is_pytorch_gans_vanilla_gan(mnist_root: Path) -> None:
+OLD_G = ["Linear(100,256)", "LeakyReLU", "Linear(256,512)", "LeakyReLU", "Linear(512,1024)", "LeakyReLU", "Linear(1024,784)", "Tanh"]
+TUTORIAL_D = [
+    "Flatten",
+    "Linear(784,1024)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(1024,512)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(512,256)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(256,1)",
+]  # fmt: skip
+
+
+def test_the_image_mlp_has_pytorch_gans_batch_norm_g_and_the_tutorial_d(mnist_root: Path) -> None:
     G, D = _mlp("mnist", mnist_root)
     assert _layers(G) == [
         "Linear(100,128)", "LeakyReLU",  # no batch norm next to z
@@ -150,19 +161,14 @@ def test_the_image_mlp_is_pytorch_gans_vanilla_gan(mnist_root: Path) -> None:
         "Linear(512,1024)", "BatchNorm1d(1024)", "LeakyReLU",
         "Linear(1024,784)", "Tanh",
     ]  # fmt: skip
+    assert _layers(D) == TUTORIAL_D
+
+
+def test_the_older_image_mlps_are_reachable_by_options(mnist_root: Path) -> None:
+    G, D = _mlp("mnist", mnist_root, "model.g_norm=none", "model.hidden=[256,512,1024]")  # the MLP before batch norm
+    assert (_layers(G), _layers(D)) == (OLD_G, TUTORIAL_D)
+    _, D = _mlp("mnist", mnist_root, "model.d_hidden=[512,256]", "model.dropout=0")  # PyTorch-GAN's D
     assert _layers(D) == ["Flatten", "Linear(784,512)", "LeakyReLU", "Linear(512,256)", "LeakyReLU", "Linear(256,1)"]
-
-
-def test_the_older_image_mlp_is_reachable_by_options(mnist_root: Path) -> None:
-    G, D = _mlp("mnist", mnist_root, "model.g_norm=none", "model.hidden=[256,512,1024]", "model.d_hidden=[1024,512,256]", "model.dropout=0.3")
-    assert _layers(G) == ["Linear(100,256)", "LeakyReLU", "Linear(256,512)", "LeakyReLU", "Linear(512,1024)", "LeakyReLU", "Linear(1024,784)", "Tanh"]
-    assert _layers(D) == [
-        "Flatten",
-        "Linear(784,1024)", "LeakyReLU", "Dropout(0.3)",
-        "Linear(1024,512)", "LeakyReLU", "Dropout(0.3)",
-        "Linear(512,256)", "LeakyReLU", "Dropout(0.3)",
-        "Linear(256,1)",
-    ]  # fmt: skip
 
 
 def test_the_toy_mlps_keep_their_layers(mnist_root: Path) -> None:

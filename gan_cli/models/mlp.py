@@ -1,9 +1,9 @@
 """Fully connected G and D, sized from the data.
 
-On MNIST this is the vanilla GAN of PyTorch-GAN: G 100 -> 128 -> 256 -> 512 -> 1024 -> 784 (tanh) with
-batch norm after every hidden layer but the first, D 784 -> 512 -> 256 -> 1, LeakyReLU throughout.
-The older tutorial MLP (G 256-512-1024 without batch norm, D mirrored with dropout 0.3) is
-`model.g_norm=none model.hidden=[256,512,1024] model.d_hidden=[1024,512,256] model.dropout=0.3`.
+On MNIST G is the vanilla GAN's of PyTorch-GAN: 100 -> 128 -> 256 -> 512 -> 1024 -> 784 (tanh) with batch
+norm after every hidden layer but the first; D is the tutorial MLP's 784 -> 1024 -> 512 -> 256 -> 1 with
+dropout 0.3; LeakyReLU throughout. The older image MLP (G 256-512-1024 without batch norm) is
+`model.g_norm=none model.hidden=[256,512,1024]`; PyTorch-GAN's D is `model.d_hidden=[512,256] model.dropout=0`.
 On 1-D data it is a small tanh MLP, as in the 50-line GAN example; on points in the plane, two
 LeakyReLU layers of 128 as in the mode-collapse benchmarks (Metz et al. 2017).
 """
@@ -45,8 +45,10 @@ def _defaults(numel: int) -> Defaults:
         return Defaults([32, 32], None, nn.Tanh, 0.0, "none", "none")  # tanh keeps the 1-D toy's density smooth
     if numel < 64:
         return Defaults([128, 128], None, _leaky, 0.0, "none", "none")  # points in the plane
-    # Images: without batch norm G draws one speckled stroke for every z after an epoch (3 modes, score 1.9)
-    return Defaults([128, 256, 512, 1024], [512, 256], _leaky, 0.0, "batch", "none")
+    # Images: PyTorch-GAN's G with batch norm (without it G collapses to a few speckled strokes: 6 modes, score 2.3 at an
+    # epoch) and the tutorial MLP's wider D with dropout (a fully connected D memorises pixels and wins without it;
+    # score 6.19 against 5.78 with PyTorch-GAN's 784-512-256 D at 6,250 steps, seed 0)
+    return Defaults([128, 256, 512, 1024], [1024, 512, 256], _leaky, 0.3, "batch", "none")
 
 
 class Generator(nn.Module):
@@ -109,8 +111,8 @@ def build(
     latent_dim: int,
     bounded: bool,
     hidden: Sequence[int] | None = None,  # G's layer widths; null: [128, 256, 512, 1024] for images, [128, 128] for 2-D, [32, 32] for 1-D
-    d_hidden: Sequence[int] | None = None,  # D's layer widths from the pixels on; null: [512, 256] for images, else G's reversed
-    dropout: float | None = None,  # D's dropout after each hidden layer; null: 0 (the old image MLP had 0.3)
+    d_hidden: Sequence[int] | None = None,  # D's layer widths from the input on; null: [1024, 512, 256] for images, else G's reversed
+    dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, else 0
     g_norm: str | None = None,  # G's normalisation after each hidden layer but the first: batch or none; null: batch for images, else none
     d_norm: str | None = None,  # D's normalisation after each hidden layer but the first: batch or none; null: none
 ) -> tuple[nn.Module, nn.Module]:
