@@ -102,6 +102,12 @@ def test_a_model_option_builds_networks_and_nothing_else(path: Path) -> None:
     assert "reg" not in cfg and cfg.latent.categories == 0
 
 
+def test_mnist_sets_its_own_run_length_for_every_model() -> None:
+    for model in ("mlp", "dcgan"):
+        cfg, _ = compose_config("train", [f"model={model}", "data=mnist"])
+        assert (cfg.steps, cfg.batch_size, cfg.optim.g.lr, cfg.lr_decay) == (9375, 32, 2e-4, "none")  # five epochs, Adam's defaults
+
+
 def test_experiment_presets_set_the_recipe_and_the_command_line_wins(mnist_root: Path) -> None:
     cfg, choices = compose_config("train", ["experiment=mnist_dcgan"])
     assert (choices["data"], choices["model"], choices["loss"]) == ("mnist", "dcgan", "nonsat")
@@ -136,13 +142,82 @@ def test_working_combinations() -> None:
     assert not any(c.endswith("model=dcgan") and "mnist" not in c for c in found)
 
 
-def test_mlp_sizes_follow_the_data(mnist_root: Path) -> None:
-    cfg, _ = compose_config("train", ["data=mnist", "model=mlp", *data_overrides("mnist", mnist_root)])
-    data = make(cfg.data, "data")
-    G, D = build_models(cfg.model, arch_of(data, make(cfg.latent, "latent")))
-    linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linear] == [(100, 256), (256, 512), (512, 1024), (1024, 784)]  # the classic MNIST MLP GAN
-    assert isinstance(list(G.modules())[-1], torch.nn.Tanh)
-    linear = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linear] == [(784, 1024), (1024, 512), (512, 256), (256, 1)]  # G mirrored
-    assert sum(isinstance(m, torch.nn.Dropout) for m in D.modules()) == 3
+def _mlp(data: str, mnist_root: Path, *options: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    cfg, _ = compose_config("train", [f"data={data}", "model=mlp", *data_overrides(data, mnist_root), *options])
+    return build_models(cfg.model, arch_of(make(cfg.data, "data"), make(cfg.latent, "latent")))
+
+
+def _layers(net: torch.nn.Module) -> list[str]:
+    """The layer sequence, e.g. ["Linear(100,128)", "LeakyReLU", "Linear(128,256)", "BatchNorm1d(256)", ...]."""
+    names = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            names.append(f"Linear({m.in_features},{m.out_features})")
+        elif isinstance(m, torch.nn.BatchNorm1d):
+            names.append(f"BatchNorm1d({m.num_features})")
+        elif isinstance(m, torch.nn.Dropout):
+            names.append(f"Dropout({m.p})")
+        elif not list(m.children()):
+            names.append(type(m).__name__)
+    return names
+
+
+OLD_G = ["Linear(100,256)", "LeakyReLU", "Linear(256,512)", "LeakyReLU", "Linear(512,1024)", "LeakyReLU", "Linear(1024,784)", "Tanh"]
+TUTORIAL_D = [
+    "Flatten",
+    "Linear(784,1024)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(1024,512)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(512,256)", "LeakyReLU", "Dropout(0.3)",
+    "Linear(256,1)",
+]  # fmt: skip
+
+
+def test_the_image_mlp_has_pytorch_gans_batch_norm_g_and_the_tutorial_d(mnist_root: Path) -> None:
+    G, D = _mlp("mnist", mnist_root)
+    assert _layers(G) == [
+        "Linear(100,128)", "LeakyReLU",  # no batch norm next to z
+        "Linear(128,256)", "BatchNorm1d(256)", "LeakyReLU",
+        "Linear(256,512)", "BatchNorm1d(512)", "LeakyReLU",
+        "Linear(512,1024)", "BatchNorm1d(1024)", "LeakyReLU",
+        "Linear(1024,784)", "Tanh",
+    ]  # fmt: skip
+    assert _layers(D) == TUTORIAL_D
+
+
+def test_the_older_image_mlps_are_reachable_by_options(mnist_root: Path) -> None:
+    G, D = _mlp("mnist", mnist_root, "model.g_norm=none", "model.hidden=[256,512,1024]")  # the MLP before batch norm
+    assert (_layers(G), _layers(D)) == (OLD_G, TUTORIAL_D)
+    _, D = _mlp("mnist", mnist_root, "model.d_hidden=[512,256]", "model.dropout=0")  # PyTorch-GAN's D
+    assert _layers(D) == ["Flatten", "Linear(784,512)", "LeakyReLU", "Linear(512,256)", "LeakyReLU", "Linear(256,1)"]
+
+
+def test_the_toy_mlps_keep_their_layers(mnist_root: Path) -> None:
+    G, D = _mlp("gaussian", mnist_root)  # 1-D: the 50-line GAN's small tanh MLP
+    assert _layers(G) == ["Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
+    assert _layers(D) == ["Flatten", "Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
+    G, D = _mlp("ring2d", mnist_root)  # points in the plane: two LeakyReLU layers of 128, D mirrored
+    assert _layers(G) == ["Linear(16,128)", "LeakyReLU", "Linear(128,128)", "LeakyReLU", "Linear(128,2)"]
+    assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "LeakyReLU", "Linear(128,1)"]
+    G, D = _mlp("ring2d", mnist_root, "model.hidden=[64,32]")  # D mirrors G's widths when only G's are given
+    assert _layers(D) == ["Flatten", "Linear(2,32)", "LeakyReLU", "Linear(32,64)", "LeakyReLU", "Linear(64,1)"]
+
+
+def test_mlp_batch_norm_is_an_option_of_either_net(mnist_root: Path) -> None:
+    G, D = _mlp("ring2d", mnist_root, "model.g_norm=batch", "model.d_norm=batch")  # never next to z or the input
+    assert _layers(G) == ["Linear(16,128)", "LeakyReLU", "Linear(128,128)", "BatchNorm1d(128)", "LeakyReLU", "Linear(128,2)"]
+    assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "BatchNorm1d(128)", "LeakyReLU", "Linear(128,1)"]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("model.g_norm=layer", "model.g_norm='layer' is not one of batch, none"),
+        ("model.d_norm=group", "model.d_norm='group' is not one of batch, none"),
+        ("model.d_hidden=[]", "model.d_hidden=[] is not allowed"),
+        ("model.hidden=5", "model.hidden=5 is not allowed: give 1 to 16 layer widths"),
+    ],
+)
+def test_mlp_options_refuse_bad_values_with_a_message(option: str, message: str) -> None:
+    cfg, _ = compose_config("train", ["model=mlp", option, "device=cpu"])
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build(cfg)

@@ -28,7 +28,7 @@ TRAIN_KEYS = [
     "keep_ckpts", "preview_n", "eval.every", "eval.n", "eval.n_during", "latent.dim", "latent.dist",
     "latent.categories",
     "data.mean", "data.std", "data.mean_tol", "data.std_tol", "data.root", "data.download", "data._target_",
-    "model.hidden", "model.dropout", "model.ngf", "model.ndf", "model.d_norm", "model.fc", "model._target_", "loss._target_", "device.name",
+    "model.hidden", "model.d_hidden", "model.dropout", "model.g_norm", "model.ngf", "model.ndf", "model.d_norm", "model.fc", "model._target_", "loss._target_", "device.name",
     "resume", "divergence.retries", "divergence.lr_factor", "stepz", "optim",
 ]  # fmt: skip
 SAMPLE_KEYS = ["ckpt", "n", "seed", "device.name", "nn", "out"]

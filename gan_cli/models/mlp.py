@@ -1,15 +1,18 @@
 """Fully connected G and D, sized from the data.
 
-On MNIST this is the classic MLP GAN of the tutorials: G 100 -> 256 -> 512 -> 1024 -> 784 (tanh),
-D 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU and dropout. On 1-D data it is a small tanh MLP,
-as in the 50-line GAN example; on points in the plane, two LeakyReLU layers of 128 as in the
-mode-collapse benchmarks (Metz et al. 2017).
+On MNIST G is the vanilla GAN's of PyTorch-GAN: 100 -> 128 -> 256 -> 512 -> 1024 -> 784 (tanh) with batch
+norm after every hidden layer but the first; D is the tutorial MLP's 784 -> 1024 -> 512 -> 256 -> 1 with
+dropout 0.3; LeakyReLU throughout. The older image MLP (G 256-512-1024 without batch norm) is
+`model.g_norm=none model.hidden=[256,512,1024]`; PyTorch-GAN's D is `model.d_hidden=[512,256] model.dropout=0`.
+On 1-D data it is a small tanh MLP, as in the 50-line GAN example; on points in the plane, two
+LeakyReLU layers of 128 as in the mode-collapse benchmarks (Metz et al. 2017).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,28 +21,49 @@ from gan_cli.errors import UserError
 from gan_cli.models import checks
 from gan_cli.models.base import SequentialDiscriminator
 
+NORMS = ("batch", "none")
+
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)  # keeps gradients alive where ReLU units die in adversarial training
 
 
-def _defaults(numel: int) -> tuple[list[int], Callable[[], nn.Module], float]:
-    """Hidden widths, activation and D's dropout for samples of `numel` numbers."""
+@dataclass(frozen=True)
+class Defaults:
+    """What `build` uses for each option left null, by the kind of sample."""
+
+    hidden: list[int]
+    d_hidden: list[int] | None  # None: G's widths reversed
+    act: Callable[[], nn.Module]
+    dropout: float
+    g_norm: str
+    d_norm: str
+
+
+def _defaults(numel: int) -> Defaults:
     if numel == 1:
-        return [32, 32], nn.Tanh, 0.0  # tanh keeps the 1-D toy's density smooth
+        return Defaults([32, 32], None, nn.Tanh, 0.0, "none", "none")  # tanh keeps the 1-D toy's density smooth
     if numel < 64:
-        return [128, 128], _leaky, 0.0  # points in the plane
-    return [256, 512, 1024], _leaky, 0.3  # images: a fully connected D memorises pixels and wins without dropout
+        return Defaults([128, 128], None, _leaky, 0.0, "none", "none")  # points in the plane
+    # Images: PyTorch-GAN's G with batch norm (without it G collapses to a few speckled strokes: 6 modes, score 2.3 at an
+    # epoch) and the tutorial MLP's D with dropout, which leads PyTorch-GAN's 784-512-256 D for the first 6,250 steps
+    # (score 4.65 against 4.03 at 3,125, 6.19 against 5.78 at 6,250; seed 0) but draws level by 7,500 (6.16, 6.31)
+    return Defaults([128, 256, 512, 1024], [1024, 512, 256], _leaky, 0.3, "batch", "none")
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, sample_shape: Sequence[int], hidden: Sequence[int], bounded: bool, act: Callable[[], nn.Module]) -> None:
+    def __init__(
+        self, latent_dim: int, sample_shape: Sequence[int], hidden: Sequence[int], bounded: bool, act: Callable[[], nn.Module], norm: str
+    ) -> None:
         super().__init__()
         self.sample_shape = tuple(sample_shape)
         layers: list[nn.Module] = []
         width = latent_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), act()]  # (B, h)
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))  # (B, h)
+            if norm == "batch" and i > 0:  # not on the first layer, as in PyTorch-GAN: it would only rescale z
+                layers.append(nn.BatchNorm1d(h))  # (B, h)
+            layers.append(act())
             width = h
         layers.append(nn.Linear(width, math.prod(sample_shape)))  # (B, numel)
         if bounded:
@@ -51,12 +75,15 @@ class Generator(nn.Module):
 
 
 class Discriminator(SequentialDiscriminator):
-    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float, act: Callable[[], nn.Module]) -> None:
+    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int], dropout: float, act: Callable[[], nn.Module], norm: str) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]  # (B, numel)
         width = math.prod(sample_shape)
-        for h in reversed(hidden):  # D mirrors G: wide near the pixels, narrow near the logit
-            layers += [nn.Linear(width, h), act()]  # (B, h)
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))  # (B, h)
+            if norm == "batch" and i > 0:  # not on the pixels, as in the DCGAN's D
+                layers.append(nn.BatchNorm1d(h))  # (B, h)
+            layers.append(act())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
@@ -64,18 +91,38 @@ class Discriminator(SequentialDiscriminator):
         self.net = nn.Sequential(*layers)
 
 
+def _widths(key: str, widths: Sequence[int], first: int, last: int) -> list[int]:
+    if isinstance(widths, str) or not isinstance(widths, Sequence) or not 1 <= len(widths) <= 16:
+        raise UserError(f"{key}={widths!r} is not allowed: give 1 to 16 layer widths, e.g. {key}=[256,512].")
+    widths = list(widths)
+    chain = [first, *(checks.whole(f"{key}[]", h, 1, 65536) for h in widths), last]
+    checks.size(key, sum(a * b + b for a, b in zip(chain, chain[1:])))
+    return widths
+
+
+def _norm(key: str, value: str) -> str:
+    if value not in NORMS:
+        raise UserError(f"{key}={value!r} is not one of {', '.join(NORMS)}; e.g. {key}=none for layers without batch norm.")
+    return value
+
+
 def build(
     sample_shape: Sequence[int],
     latent_dim: int,
     bounded: bool,
-    hidden: Sequence[int] | None = None,  # G's layer widths (D uses them reversed); null: [256, 512, 1024] for images, [128, 128] for 2-D, [32, 32] for 1-D
+    hidden: Sequence[int] | None = None,  # G's layer widths; null: [128, 256, 512, 1024] for images, [128, 128] for 2-D, [32, 32] for 1-D
+    d_hidden: Sequence[int] | None = None,  # D's layer widths from the input on; null: [1024, 512, 256] for images, else G's reversed
     dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, else 0
+    g_norm: str | None = None,  # G's normalisation after each hidden layer but the first: batch or none; null: batch for images, else none
+    d_norm: str | None = None,  # D's normalisation after each hidden layer but the first: batch or none; null: none
 ) -> tuple[nn.Module, nn.Module]:
-    default_hidden, act, default_dropout = _defaults(math.prod(sample_shape))
-    hidden = list(hidden) if hidden is not None else default_hidden
-    if not 1 <= len(hidden) <= 16:
-        raise UserError(f"model.hidden={hidden!r} is not allowed: give 1 to 16 layer widths, e.g. model.hidden=[256,512].")
-    widths = [latent_dim, *(checks.whole("model.hidden[]", h, 1, 65536) for h in hidden), math.prod(sample_shape)]
-    checks.size("model.hidden", sum(a * b + b for a, b in zip(widths, widths[1:])))
-    dropout = checks.fraction("model.dropout", dropout) if dropout is not None else default_dropout
-    return Generator(latent_dim, sample_shape, hidden, bounded, act), Discriminator(sample_shape, hidden, dropout, act)
+    numel = math.prod(sample_shape)
+    default = _defaults(numel)
+    hidden = _widths("model.hidden", hidden if hidden is not None else default.hidden, latent_dim, numel)
+    d_hidden = d_hidden if d_hidden is not None else default.d_hidden if default.d_hidden is not None else list(reversed(hidden))
+    d_hidden = _widths("model.d_hidden", d_hidden, numel, 1)
+    dropout = checks.fraction("model.dropout", dropout) if dropout is not None else default.dropout
+    g_norm = _norm("model.g_norm", g_norm if g_norm is not None else default.g_norm)
+    d_norm = _norm("model.d_norm", d_norm if d_norm is not None else default.d_norm)
+    G = Generator(latent_dim, sample_shape, hidden, bounded, default.act, g_norm)
+    return G, Discriminator(sample_shape, d_hidden, dropout, default.act, d_norm)
