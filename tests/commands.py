@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -26,3 +28,20 @@ def assert_clean_error(done: subprocess.CompletedProcess[str], *phrases: str) ->
     assert "Traceback" not in out, out
     for phrase in phrases:
         assert phrase in " ".join(out.split()), f"{phrase!r} not in:\n{out}"
+
+
+def run_cli(args: list[str]) -> tuple[object, str]:
+    """`gan ARGS` in this process (faster than a subprocess): its exit status (0 when it returns) and all it printed."""
+    from gan_cli import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    status: object = 0
+    argv = sys.argv
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.main(args)
+        except SystemExit as e:
+            status = e.code
+        finally:
+            sys.argv = argv
+    return status, out.getvalue() + err.getvalue()

@@ -3,12 +3,9 @@ as a shell completes them (a sweep's job folders hold `=` and `,`): one paragrap
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,25 +13,10 @@ from hydra.errors import ConfigCompositionException
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from gan_cli import callbacks, cli
-from tests.commands import gan
+from tests.commands import gan, run_cli
 from tests.conftest import QUICK, run_train
 
 PROC = Path("/proc/self").is_dir()  # Linux: /proc exists, yet nothing can be made in it (even by root)
-
-
-def run_cli(args: list[str]) -> tuple[object, str]:
-    """`gan ARGS` in this process: its exit status (0 when it returns) and everything it printed."""
-    out, err = io.StringIO(), io.StringIO()
-    status: object = 0
-    argv = sys.argv
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli.main(args)
-        except SystemExit as e:
-            status = e.code
-        finally:
-            sys.argv = argv
-    return status, out.getvalue() + err.getvalue()
 
 
 def assert_one_paragraph(status: object, text: str, expected: int, phrases: list[str]) -> None:

@@ -8,18 +8,15 @@ nor Hydra's own page. Exit status 1 is an override Hydra cannot parse or place (
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gan_cli import cli
+from tests.commands import run_cli
 from tests.conftest import run_train
 
 TRAIN_KEYS = [
@@ -73,18 +70,9 @@ def overrides(keys: list[str], groups: dict[str, list[str]]) -> st.SearchStrateg
     return st.lists(one, max_size=5)
 
 
-def run_cli(args: list[str]) -> None:
-    out, err = io.StringIO(), io.StringIO()
-    status: object = 0
-    argv = sys.argv
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli.main(args)
-        except SystemExit as e:
-            status = e.code
-        finally:
-            sys.argv = argv
-    text = out.getvalue() + err.getvalue()
+def check_cli(args: list[str]) -> None:
+    """`gan ARGS` either succeeds or ends in its one message: no traceback, no Hydra page, a documented status."""
+    status, text = run_cli(args)
     assert "Traceback" not in text and "HYDRA_FULL_ERROR" not in text, f"gan {' '.join(args)}\n{text}"
     assert status in (0, 1, 2), f"gan {' '.join(args)} exited {status!r}\n{text}"
     if status != 0:
@@ -129,13 +117,13 @@ def _no_full_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 @FUZZ
 @given(args=overrides(TRAIN_KEYS, GROUPS), out=st.integers(0, 7))
 def test_train_overrides_work_or_fail_with_a_message(args: list[str], out: int, folder: Path, outs: list[str]) -> None:
-    run_cli(["train", *args, "dry_run=true", f"hydra.run.dir={outs[out % len(outs)]}"])
+    check_cli(["train", *args, "dry_run=true", f"hydra.run.dir={outs[out % len(outs)]}"])
 
 
 @FUZZ
 @given(args=overrides(SAMPLE_KEYS, {"device": GROUPS["device"]}), which=st.integers(0, 3), out=st.integers(0, 7))
 def test_sample_overrides_work_or_fail_with_a_message(args: list[str], which: int, out: int, ckpts: list[Path], outs: list[str]) -> None:
-    run_cli(["sample", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
+    check_cli(["sample", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
 
 
 # Fewer examples for eval and report: each eval draws and scores samples, and the fast suite runs these.
@@ -145,7 +133,7 @@ SOME = settings(FUZZ, max_examples=40)
 @SOME
 @given(args=overrides(EVAL_KEYS, {"device": GROUPS["device"]}), which=st.integers(0, 3), out=st.integers(0, 7))
 def test_eval_overrides_work_or_fail_with_a_message(args: list[str], which: int, out: int, ckpts: list[Path], outs: list[str]) -> None:
-    run_cli(["eval", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
+    check_cli(["eval", f"ckpt={ckpts[which]}", "n=16", *args, f"out={outs[out % len(outs)]}"])
 
 
 def report_args(folder: Path) -> st.SearchStrategy[list[str]]:
@@ -161,4 +149,4 @@ def report_args(folder: Path) -> st.SearchStrategy[list[str]]:
 @SOME
 @given(data=st.data())
 def test_report_arguments_work_or_fail_with_a_message(data: st.DataObject, ckpts: list[Path], outs: list[str], folder: Path) -> None:
-    run_cli(["report", *data.draw(report_args(folder))])
+    check_cli(["report", *data.draw(report_args(folder))])
