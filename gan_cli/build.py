@@ -17,6 +17,8 @@ from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
 from gan_cli.latent import Latent
 from gan_cli.losses.base import GANLoss
+from gan_cli.population import Members, Stacked
+from gan_cli.rng import seed_everything
 
 
 def make(node: Any, what: str, **kwargs: Any) -> Any:
@@ -72,6 +74,17 @@ class Experiment:
     opt_d: torch.optim.Optimizer
     device: torch.device
     arch: dict[str, Any]
+    members: Members  # the seeds trained together (one: an ordinary run), each with its own noise
+
+
+def build_nets(cfg: DictConfig, arch: Mapping[str, Any], hooks: list[Hooks], sample_shape: tuple[int, ...], device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """G and D, with every hook's change to D, seeded by cfg.seed: built as an ordinary run of that seed builds them."""
+    seed_everything(cfg.seed)
+    G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
+    G, D = G.to(device), D.to(device)
+    for hook in hooks:  # before the optimiser exists, so it sees any parameters a trick adds to D
+        D = hook.wrap_d(D, sample_shape)
+    return G, D
 
 
 def build(cfg: DictConfig) -> Experiment:
@@ -79,13 +92,20 @@ def build(cfg: DictConfig) -> Experiment:
     data = make(cfg.data, "data")
     latent = make(cfg.latent, "latent")
     arch = arch_of(data, latent)
-    G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
-    G, D = G.to(device), D.to(device)
     loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg"))
     for problem in filter(None, (reg.use_loss(loss) for reg in regs)):  # a trick that needs what this loss lacks
         raise UserError(problem)
-    for hook in (loss, *regs):  # before the optimiser exists, so it sees any parameters a trick adds to D
-        D = hook.wrap_d(D, data.sample_shape)
+    seeds = [cfg.seed + k for k in range(cfg.population)]
+    if len(seeds) == 1:
+        G, D = build_nets(cfg, arch, [loss, *regs], data.sample_shape, device)
+        members = Members(seeds)
+    else:  # member k is built exactly as an ordinary run of its seed, and draws its noise on from where that run would
+        nets, noise = [], []
+        for seed in seeds:
+            nets.append(build_nets(OmegaConf.merge(cfg, {"seed": seed}), arch, [loss, *regs], data.sample_shape, device))
+            noise.append(torch.Generator().set_state(torch.get_rng_state()))
+        G, D = Stacked([g for g, _ in nets]).to(device), Stacked([d for _, d in nets]).to(device)
+        members = Members(seeds, noise)
     return Experiment(
         data=data,
         latent=latent,
@@ -97,4 +117,5 @@ def build(cfg: DictConfig) -> Experiment:
         opt_d=make(cfg.optim.d, "optim.d")(D.parameters()),
         device=device,
         arch=arch,
+        members=members,
     )

@@ -15,19 +15,23 @@ from gan_cli.loop import LoopResult, Trainer
 from gan_cli.saving import RunCheckpoints
 
 
-def train_with_retries(trainer: Trainer, log: RunLog, ckpts: RunCheckpoints, cfg: DictConfig) -> tuple[LoopResult, list[dict[str, Any]]]:
-    """Run the loop; after a divergence roll back at most `divergence.retries` times. Returns the last result and the retries."""
+def train_with_retries(
+    trainer: Trainer, logs: list[RunLog], ckpts: list[RunCheckpoints], cfg: DictConfig
+) -> tuple[list[LoopResult], list[dict[str, Any]]]:
+    """Run the loop (`logs`, `ckpts`: each member's); after a divergence of an ordinary run roll back at most
+    `divergence.retries` times. Returns each member's result and the retries."""
     # Where to go back to if the run diverges before it has written a checkpoint. Its config records
     # the rates it holds, as a checkpoint's does.
-    start = copy.deepcopy(trainer.state_dict() | {"config": ckpts.resolved}) if cfg.divergence.retries else None
+    start = copy.deepcopy(trainer.state_dict() | {"config": ckpts[0].resolved}) if cfg.divergence.retries else None
     retries: list[dict[str, Any]] = []
     while True:
         with stop_on_signals(trainer):
-            result = trainer.run(log, ckpts.save)
-        if result.status != "diverged" or len(retries) >= cfg.divergence.retries:
-            return result, retries
-        retries.append(roll_back(trainer, ckpts.last if ckpts.wrote_one else start, result, cfg.divergence.lr_factor, ckpts.resolved))
-        log.restart(purge_step=trainer.step + 1)
+            results = trainer.run(logs, lambda step: [c.save(step) for c in ckpts])
+        if results[0].status != "diverged" or len(retries) >= cfg.divergence.retries:  # retries: ordinary runs only
+            return results, retries
+        last = ckpts[0].last if ckpts[0].wrote_one else start
+        retries.append(roll_back(trainer, last, results[0], cfg.divergence.lr_factor, ckpts[0].resolved))
+        logs[0].restart(purge_step=trainer.step + 1)
 
 
 def roll_back(trainer: Trainer, to: Path | dict[str, Any], result: LoopResult, factor: float, resolved: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,19 @@ def noise(latent: Latent, n: int, seed: int, by_code: bool = False) -> torch.Ten
 
 
 @torch.no_grad()
-def generate(G: nn.Module, latent: Latent, n: int, seed: int, device: torch.device, chunk: int = 4096, by_code: bool = False) -> torch.Tensor:
-    """(n, *sample_shape) float32 samples on the CPU, from noise seeded by `seed`; G is left in its mode."""
-    z = noise(latent, n, seed, by_code)
+def generate(
+    G: nn.Module, latent: Latent, n: int, seed: int | list[int], device: torch.device, chunk: int = 4096, by_code: bool = False
+) -> torch.Tensor:
+    """(n, *sample_shape) float32 samples on the CPU, from noise seeded by `seed`; G is left in its mode.
+
+    A population's G (a list of seeds, one per member) gives n samples of each member, one member after another."""
+    seeds = seed if isinstance(seed, list) else [seed]
+    z = torch.stack([noise(latent, n, s, by_code) for s in seeds])  # (K, n, width)
     was_training = G.training
     G.eval()  # batch norm uses its running statistics: a sample must not depend on its batch-mates
     try:
-        return torch.cat([G(part.to(device)).float().cpu() for part in z.split(chunk)])
+        # Chunks of every member's rows at once: a population's G takes the members' rows one member after another.
+        parts = [G(part.reshape(-1, part.shape[-1]).to(device)).float().cpu() for part in z.split(chunk, dim=1)]
+        return torch.cat([p.view(len(seeds), -1, *p.shape[1:]) for p in parts], 1).flatten(0, 1)
     finally:
         G.train(was_training)

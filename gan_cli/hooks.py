@@ -14,6 +14,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from gan_cli.losses.base import GANLoss
+    from gan_cli.population import Members
 
 
 @dataclass
@@ -26,6 +27,7 @@ class DStep:
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
     z: torch.Tensor  # the noise `fake` was made from
+    members: Members  # the runs trained at once: a term is one value per member (members.mean, .map, .total)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class GStep:
     fake: torch.Tensor
     fake_logits: torch.Tensor
     z: torch.Tensor  # the noise `fake` was made from
+    members: Members
 
 
 class Hooks:
@@ -63,11 +66,12 @@ class Hooks:
         return x
 
     def d_extra(self, s: DStep) -> torch.Tensor | None:
-        """A term added to D's loss (a gradient penalty, label smoothing, ...)."""
+        """A term added to D's loss (a gradient penalty, label smoothing, ...): one value per member, shape (K,).
+        The step's tensors hold every member's rows one member after another; s.members reduces them per member."""
         return None
 
     def g_extra(self, s: GStep) -> torch.Tensor | None:
-        """A term added to G's loss (feature matching, ...)."""
+        """A term added to G's loss (feature matching, ...), one value per member as in d_extra."""
         return None
 
     def after_d_step(self, D: nn.Module) -> None:
@@ -111,7 +115,7 @@ class HeadOnD(nn.Module):
 
 def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """D's last hidden features of `x`, flattened to (B, F): what feature matching and minibatch layers use."""
-    return D.features(x).flatten(1)
+    return D.features(x).flatten(1)  # a population's D (population.Stacked) gives each member's own
 
 
 def feature_dim(D: nn.Module, sample_shape: tuple[int, ...]) -> int:

@@ -13,7 +13,8 @@ from gan_cli.build import Experiment
 from gan_cli.generate import generate
 from gan_cli.hooks import DStep, GStep
 from gan_cli.log import RunLog
-from gan_cli.rng import rng_state, set_rng_state
+from gan_cli.population import take
+from gan_cli.rng import set_rng_state
 
 TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* mean what the loss's d_meaning says
 
@@ -46,19 +47,22 @@ class LoopResult:
 class Trainer:
     def __init__(self, exp: Experiment, opts: LoopOptions, seed: int) -> None:
         self.exp, self.opts, self.seed = exp, opts, seed
+        self.members = m = exp.members
         self.step = 0
         self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round
-        # The data order has its own generator, so changing the model never reshuffles the data.
-        self.batches = exp.data.batches(opts.batch_size, torch.Generator().manual_seed(seed), exp.device)
+        # The data order has its own generator, so changing the model never reshuffles the data; each member's is its seed's.
+        self.batches = [exp.data.batches(opts.batch_size, torch.Generator().manual_seed(s), exp.device) for s in m.seeds]
+        self.alive = torch.ones(m.count, dtype=torch.bool)  # members whose losses have stayed finite
+        self.diverged_at: list[int | None] = [None] * m.count  # the round each member's losses stopped being finite in
         self.hooks = [exp.loss, *exp.regs]  # called in this order at every plug point
         for hook in self.hooks:
             hook.attach(exp.G, exp.D)
         # What samples are drawn from: G, or an average of it when a trick keeps one (EMA).
         self.sampler = next((g for h in self.hooks if (g := h.sampler()) is not None), exp.G)
         self.last_real: torch.Tensor | None = None  # the round's last real batch, for G-step tricks
-        self._last_eval: tuple[int, int, dict[str, Any]] = (-1, 0, {})  # step, n and metrics of the latest evaluation
+        self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
-        self.fixed_z = exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(seed + 1)).to(exp.device)
+        self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
         device_type = exp.device.type
         self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
         self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
@@ -70,48 +74,66 @@ class Trainer:
             else []
         )
 
+    def real_batch(self) -> torch.Tensor:
+        """The next real batch of every member, one after another."""
+        return torch.cat([next(stream) for stream in self.batches]) if len(self.batches) > 1 else next(self.batches[0])
+
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
         for hook in self.hooks:
             x = hook.d_input(x)
         return x
 
-    @staticmethod
     def _update(
-        loss: torch.Tensor, extras: list[torch.Tensor | None], opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+        self, loss: torch.Tensor, extras: list[torch.Tensor | None], opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
     ) -> torch.Tensor:
-        """One optimiser step on the loss plus the terms the hooks added (None: a hook adds nothing); returns the total."""
+        """One optimiser step on the loss plus the terms the hooks added (None: a hook adds nothing), each one value per
+        member; returns each member's total. Summing the members' totals gives every member its own gradient."""
         terms = [t for t in extras if t is not None]
         if terms:
             loss = loss + sum(terms)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()  # with amp off the scaler passes the loss and the step straight through
+        scaler.scale(loss.sum()).backward()  # with amp off the scaler passes the loss and the step straight through
+        if not self.alive.all():  # a diverged member is frozen: no gradient, and (see freeze) no momentum to move it
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad[~self.alive] = 0
         scaler.step(opt)
         scaler.update()
         return loss
 
+    def freeze(self, k: int) -> None:
+        """Stop member k of a population: its parameters no longer change (Adam moves nothing with zero moments and gradients)."""
+        self.alive[k] = False
+        for opt in (self.exp.opt_d, self.exp.opt_g):
+            for state in opt.state.values():
+                for value in state.values():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0:
+                        value[k] = 0
+
     def d_step(self) -> torch.Tensor:
-        """One update of D on a real and a fake batch; returns (loss, D/real, D/fake): the means of the loss's d_value."""
-        e = self.exp
-        real = self.last_real = next(self.batches)
-        z = e.latent.sample(len(real), e.device)
+        """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
+        e, m = self.exp, self.members
+        real = self.last_real = self.real_batch()
+        z = m.latent(e.latent, len(real) // m.count, e.device)
         with torch.no_grad(), self._autocast():
             fake = e.G(z)  # no graph into G: this is the detached fake batch
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        loss = e.loss.d_loss(real_logits.float(), fake_logits.float())
-        step = DStep(e.D, real, fake, real_logits, fake_logits, z)
+        # One pass per member for D's loss and what is logged of D's outputs (see the loss's d_meaning).
+        parts = m.map(lambda r, f: torch.stack([e.loss.d_loss(r, f), *(e.loss.d_value(a, b).mean().detach() for a, b in ((r, f), (f, r)))]), real_logits.float(), fake_logits.float())
+        loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
+        step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
             hook.after_d_step(e.D)
-        real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
-        shown = (e.loss.d_value(real_logits, fake_logits).mean(), e.loss.d_value(fake_logits, real_logits).mean())
-        return torch.stack([loss.detach(), *shown])
+        return torch.cat([loss.detach()[None], shown])  # (3, K)
 
     def g_step(self) -> torch.Tensor:
-        e = self.exp
+        e, m = self.exp, self.members
         assert self.last_real is not None, "a round starts with a D step"
-        z = e.latent.sample(self.opts.batch_size, e.device)
+        z = m.latent(e.latent, self.opts.batch_size, e.device)
         # Gradients flow through D to G, but D's own are not needed; afterwards each parameter gets back its own
         # flag, so one that a trick or the user froze stays frozen.
         flags = [(p, p.requires_grad) for p in e.D.parameters()]
@@ -122,20 +144,24 @@ class Trainer:
                 fake = self.d_input(e.G(z))
                 fake_logits = e.D(fake)
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
-            loss = e.loss.g_loss(fake_logits.float(), real_logits)
-            step = GStep(e.D, e.G, real, fake, fake_logits, z)
+            if real_logits is None:
+                loss = m.map(e.loss.g_loss, fake_logits.float())
+            else:
+                loss = m.map(e.loss.g_loss, fake_logits.float(), real_logits)
+            step = GStep(e.D, e.G, real, fake, fake_logits, z, m)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
             for p, flag in flags:
                 p.requires_grad_(flag)
         for hook in self.hooks:
             hook.after_g_step(e.G)
-        return loss.detach()
+        return loss.detach()  # (K,)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything of the run that changes as it trains; with it, training goes on exactly as if never stopped."""
+    def state_dict(self, k: int = 0) -> dict[str, Any]:
+        """Everything of member k's run that changes as it trains; with it, training goes on exactly as if never
+        stopped. A population member's is what an ordinary run of its seed would hold, so it resumes as one."""
         e = self.exp
-        return {
+        state = {
             "step": self.step,
             "G": e.G.state_dict(),  # batch-norm running statistics included
             "D": e.D.state_dict(),
@@ -144,15 +170,22 @@ class Trainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
-            "data_stream": self.batches.state_dict(),  # the data order and the position in it
-            "rng": rng_state(),  # the noise z and anything else drawn from the global RNGs
             "hooks": [h.state_dict() for h in self.hooks],  # e.g. EMA weights, historical averages
         } | ({"G_sample": self.sampler.state_dict()} if self.sampler is not e.G else {})  # what gan sample draws from
+        if self.members.count > 1:
+            state = take(state, k)
+        return state | {
+            "data_stream": self.batches[k].state_dict(),  # the data order and the position in it
+            "rng": self.members.rng_state(k),  # the noise z and anything else drawn from the global RNGs
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue an ordinary run from `state` (a population is never continued as a whole: each member is a run)."""
+        assert self.members.count == 1, "a population member resumes as an ordinary run"
         e = self.exp
         self.step = int(state["step"])
-        self._last_eval = (-1, 0, {})  # G changes under the same step number (a roll-back)
+        self.alive[:], self.diverged_at = True, [None]  # a roll-back goes on from before the divergence
+        self._last_eval = (-1, 0, [])  # G changes under the same step number (a roll-back)
         e.G.load_state_dict(state["G"])
         e.D.load_state_dict(state["D"])
         e.opt_g.load_state_dict(state["opt_g"])
@@ -165,7 +198,7 @@ class Trainer:
                 scheduler.total_iters = self.opts.steps
                 for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
                     group["lr"] = base * max(0.0, 1.0 - self.step / self.opts.steps)
-        self.batches.load_state_dict(state["data_stream"])
+        self.batches[0].load_state_dict(state["data_stream"])
         set_rng_state(state["rng"])
         for hook, saved in zip(self.hooks, state.get("hooks", [{}] * len(self.hooks)), strict=True):
             if saved:
@@ -181,74 +214,119 @@ class Trainer:
             if scheduler.optimizer in chosen:
                 scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
 
-    def weights_finite(self) -> bool:
+    def weights_finite(self, k: int = 0) -> bool:
+        """Whether member k's weights are all finite."""
         tensors = (t for m in (self.exp.G, self.exp.D) for t in m.state_dict().values() if t.is_floating_point())
+        if self.members.count > 1:
+            tensors = (t[k] for t in tensors)
         return all(torch.isfinite(t).all() for t in tensors)
 
     @torch.no_grad()
-    def evaluate(self, n: int) -> dict[str, Any]:
-        """The data set's metrics on `n` samples of G, from the same noise every time (0: none)."""
+    def evaluate(self, n: int) -> list[dict[str, Any]]:
+        """Each member's metrics of the data set on `n` samples of its G, from the same noise every time (0: none)."""
         if n == 0:
-            return {}
+            return [{} for _ in self.members.seeds]
         if self._last_eval[:2] == (self.step, n):  # the final evaluation at eval.n == eval.n_during: done already
             return self._last_eval[2]
         e = self.exp
-        metrics = e.data.evaluate(generate(self.sampler, e.latent, n, self.seed + 2, e.device))
+        fake = generate(self.sampler, e.latent, n, [s + 2 for s in self.members.seeds], e.device)
+        metrics = [e.data.evaluate(part) for part in fake.split(n)]
         self._last_eval = (self.step, n, metrics)
         return metrics
 
     @torch.no_grad()
-    def log_samples(self, log: RunLog) -> None:
-        G, D, loss = self.sampler, self.exp.D, self.exp.loss
+    def log_samples(self, logs: list[RunLog]) -> None:
+        """Each member's pictures of its G (and D, where the data set draws one) into its own log."""
+        G, D, loss, m = self.sampler, self.exp.D, self.exp.loss, self.members
         G.eval(), D.eval()  # pictures must not move batch-norm statistics
         try:
             fake = G(self.fixed_z).float()
             fake_logits = D(fake).float()
+            curves = _Curves(D, m.count, self.exp.device)
+            n = len(fake) // m.count
+            for k, log in enumerate(logs):
+                if not self.alive[k]:
+                    continue
+                own = fake_logits[k * n : (k + 1) * n]
 
-            def d_curve(x: torch.Tensor) -> torch.Tensor:
-                """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""
-                return loss.d_value(D(x.to(self.exp.device)).float(), fake_logits)
+                def d_curve(x: torch.Tensor, k: int = k, own: torch.Tensor = own) -> torch.Tensor:
+                    """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""
+                    return loss.d_value(curves(x)[k], own)
 
-            self.exp.data.log_samples(log.writer, self.step, fake, d_curve)
+                self.exp.data.log_samples(log.writer, self.step, fake[k * n : (k + 1) * n], d_curve)
         finally:
             G.train(), D.train()
 
-    def run(self, log: RunLog, checkpoint: Callable[[int], None]) -> LoopResult:
-        """Train until `opts.steps`; stops at the first round whose losses are not finite, or after the
-        round in which `stop_signal` was set."""
-        o = self.opts
-        sums, count = torch.zeros(len(TAGS)), 0
-        last: dict[str, float] = {}
+    def run(self, logs: list[RunLog], checkpoint: Callable[[int], None]) -> list[LoopResult]:
+        """Train until `opts.steps`; returns each member's result. A member whose losses stop being finite is frozen
+        and the others go on; the loop stops when none is left (an ordinary run: at its first such round), or after
+        the round in which `stop_signal` was set. `logs`: each member's log."""
+        o, K = self.opts, self.members.count
+        sums, count = torch.zeros(len(TAGS), K), 0
+        last: list[dict[str, float]] = [{} for _ in range(K)]
         start = t_log = time.perf_counter()
         step_log = self.step
-        with log.progress(total=o.steps, start=self.step) as bar:
+        with logs[0].progress(total=o.steps, start=self.step) as bar:
             while self.step < o.steps:
                 for hook in self.hooks:
                     hook.on_round(self.step, o.steps)
-                d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)
-                g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)
-                values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # in TAGS order; one device sync per round
-                if not torch.isfinite(values).all():
-                    return LoopResult("diverged", self.step, time.perf_counter() - start, last, diverged_at=self.step + 1)
+                d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)  # (3, K)
+                g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)  # (1, K)
+                values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # (4, K) in TAGS order; one device sync per round
+                for k in (self.alive & ~torch.isfinite(values).all(0)).nonzero().flatten().tolist():
+                    self.diverged_at[k] = self.step + 1
+                    self.freeze(k)
+                if not self.alive.any():
+                    return self.results("diverged", start, last)
                 self.step += 1
                 for scheduler in self.schedulers:
                     scheduler.step()
-                sums += values
+                sums += values.where(self.alive, 0.0)
                 count += 1
                 if self.step % o.log_every == 0 or self.step == o.steps:
                     now = time.perf_counter()
-                    last = dict(zip(TAGS, (sums / count).tolist()))
-                    last["perf/steps_per_sec"] = (self.step - step_log) / max(now - t_log, 1e-9)
-                    log.scalars(self.step, last)
+                    rate = (self.step - step_log) / max(now - t_log, 1e-9)
+                    for k in self.alive.nonzero().flatten().tolist():
+                        last[k] = dict(zip(TAGS, (sums[:, k] / count).tolist())) | {"perf/steps_per_sec": rate}
+                        logs[k].scalars(self.step, last[k])
                     sums.zero_()
                     count, t_log, step_log = 0, now, self.step
-                    bar.update(self.step, f"D {last['loss/D']:.3f}  G {last['loss/G']:.3f}  {last['perf/steps_per_sec']:.0f} it/s")
+                    shown = last[int(self.alive.nonzero()[0])]
+                    alive = f"  {int(self.alive.sum())}/{K} members" if K > 1 else ""
+                    bar.update(self.step, f"D {shown['loss/D']:.3f}  G {shown['loss/G']:.3f}  {rate:.0f} it/s{alive}")
                 if self.step % o.sample_every == 0 or self.step == o.steps:
-                    self.log_samples(log)
+                    self.log_samples(logs)
                 if self.step % o.eval_every == 0 or self.step == o.steps:  # all at eval_n: one sample size per curve
-                    log.evaluation(self.step, self.evaluate(o.eval_n), o.eval_n)
+                    for k, metrics in enumerate(self.evaluate(o.eval_n)):
+                        if self.alive[k]:
+                            logs[k].evaluation(self.step, metrics, o.eval_n)
                 if self.step % o.ckpt_every == 0 and self.step < o.steps:
                     checkpoint(self.step)
                 if self.stop_signal is not None and self.step < o.steps:
-                    return LoopResult("interrupted", self.step, time.perf_counter() - start, last)
-        return LoopResult("completed", self.step, time.perf_counter() - start, last)
+                    return self.results("interrupted", start, last)
+        return self.results("completed", start, last)
+
+    def results(self, status: str, start: float, last: list[dict[str, float]]) -> list[LoopResult]:
+        """Each member's result: `status`, or diverged (at the round its losses stopped being finite)."""
+        elapsed = time.perf_counter() - start
+        return [
+            LoopResult(status, self.step, elapsed, last[k])
+            if (at := self.diverged_at[k]) is None
+            else LoopResult("diverged", at - 1, elapsed, last[k], diverged_at=at)
+            for k in range(self.members.count)
+        ]
+
+
+class _Curves:
+    """D's raw outputs on the points of a picture, for every member at once (a picture asks for them once per member)."""
+
+    def __init__(self, D: torch.nn.Module, count: int, device: torch.device) -> None:
+        self.D, self.count, self.device = D, count, device
+        self._seen: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(K, N): each member's D on the N points x."""
+        if self._seen is None or self._seen[0] is not x:
+            rows = x.to(self.device).repeat(self.count, *([1] * (x.dim() - 1)))
+            self._seen = (x, self.D(rows).float().view(self.count, -1))
+        return self._seen[1]

@@ -12,8 +12,10 @@ from gan_cli.loop import Trainer
 class RunCheckpoints:
     """Writes the trainer's state with everything a checkpoint describes itself by (config, choices, overrides, arch)."""
 
-    def __init__(self, trainer: Trainer, run_dir: Path, resolved: dict[str, Any], choices: dict[str, str], overrides: list[str], keep: int) -> None:
-        self.trainer = trainer
+    def __init__(
+        self, trainer: Trainer, run_dir: Path, resolved: dict[str, Any], choices: dict[str, str], overrides: list[str], keep: int, member: int = 0
+    ) -> None:
+        self.trainer, self.member = trainer, member  # which of the trainer's members this run is (0 in an ordinary run)
         self.resolved = resolved  # the run's config as plain data; a divergence roll-back lowers its rates
         self.describe = {"choices": choices, "overrides": overrides, "arch": trainer.exp.arch}
         self.folder = checkpoint.Folder(run_dir / "checkpoints", keep=keep)
@@ -24,8 +26,8 @@ class RunCheckpoints:
         return self.folder.last
 
     def save(self, step: int, periodic: bool = True) -> None:
-        if not self.trainer.weights_finite():  # never replace a good checkpoint with broken weights
-            return
-        parts = self.trainer.state_dict() | {"config": self.resolved} | self.describe
+        if not self.trainer.alive[self.member] or not self.trainer.weights_finite(self.member):
+            return  # never replace a good checkpoint with broken weights, nor with a frozen member's
+        parts = self.trainer.state_dict(self.member) | {"config": self.resolved} | self.describe
         self.folder.save(checkpoint.make(**parts), step, periodic)
         self.wrote_one = True

@@ -33,6 +33,21 @@ def record(
     }
 
 
+def show_population(members: list[dict[str, Any]], run_dir: Path) -> None:
+    """A population's summary: how its members ended; each member's own numbers are in its folder and in gan report."""
+    statuses = [m["status"] for m in members]
+    rows: dict[str, Any] = {"members": f"{len(members)} (seeds {members[0]['seed']} to {members[-1]['seed']})"}
+    rows |= {status: statuses.count(status) for status in ("completed", "diverged", "interrupted") if status in statuses}
+    judged = [m["eval"]["success"] for m in members if "success" in m["eval"]]
+    if judged or "diverged" in statuses:
+        rows["succeeded"] = f"{sum(judged)} of {len(members)}"
+    rows["time"] = f"{members[0]['elapsed_s']:.1f} s ({members[0]['steps_per_sec']:.0f} it/s)"
+    rows["run folders"] = str(run_dir / "seed=*")
+    rows["report"] = f"gan report {run_dir}"
+    rows["tensorboard"] = f"tensorboard --logdir {run_dir}"
+    console.print(summary_table("gan train: population summary", rows))
+
+
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     """The summary table, then what to do next when the run diverged or was stopped."""
     rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s)"}

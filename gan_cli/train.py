@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
-from gan_cli import resolvers, resume, summary
+from gan_cli import population, resolvers, resume, summary
 from gan_cli.build import Experiment
 from gan_cli.compat import build_or_explain
 from gan_cli.divergence import train_with_retries
@@ -27,7 +27,7 @@ from gan_cli.errors import DIVERGED, UserError, user_errors
 from gan_cli.interrupt import exit_status
 from gan_cli.log import RunLog, console, flatten, metric_numbers, write_json
 from gan_cli.loop import LoopOptions, LoopResult, Trainer
-from gan_cli.rng import seed_everything
+from gan_cli.population import member_overrides
 from gan_cli.saving import RunCheckpoints
 from gan_cli.validate import TRAIN_RULES, check
 
@@ -35,7 +35,8 @@ resolvers.register()
 
 
 def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train one run into `run_dir` (or continue it: cfg.resume); returns what metrics.json holds.
+    """Train one run into `run_dir` (or continue it: cfg.resume), or a population of runs into run_dir/seed=S/;
+    returns what metrics.json holds (a population: each member's under "members").
 
     Raises UserError for bad settings, before any work starts.
     """
@@ -53,37 +54,60 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
     if state is not None:
         resume.continue_from(trainer, state, cfg)
         resume.record_config(run_dir, cfg, overrides)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    ckpts = RunCheckpoints(trainer, run_dir, resolved, choices, overrides, keep=cfg.keep_ckpts)
-    if state is not None and (aside := ckpts.folder.set_aside_after(trainer.step)):
+    runs = [MemberRun(trainer, k, run_dir, cfg, overrides) for k in range(exp.members.count)]
+    ckpts = [RunCheckpoints(trainer, r.dir, r.resolved, choices, r.overrides, keep=cfg.keep_ckpts, member=k) for k, r in enumerate(runs)]
+    if state is not None and (aside := ckpts[0].folder.set_aside_after(trainer.step)):
         console.print(f"the checkpoints after step {trainer.step} belong to the history this run leaves; they were moved to {aside}")
 
     start_step = trainer.step
-    log = RunLog(run_dir, purge_step=start_step + 1 if state is not None else None)
+    logs = [RunLog(r.dir, purge_step=start_step + 1 if state is not None else None) for r in runs]
     announce(exp, cfg, choices, run_dir, f", continuing from step {start_step} ({start_from})" if state is not None else "")
     t0 = time.perf_counter()
     try:
-        result, retries = train_with_retries(trainer, log, ckpts, cfg)
+        results, retries = train_with_retries(trainer, logs, ckpts, cfg)
         # At eval.n, so it goes to metrics.json and the final/* tags only; the eval/* curve keeps eval.n_during throughout.
-        evaluation = finish(trainer, ckpts, result, cfg.eval.n)
-        metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, cfg, choices, overrides, exp.loss.d_meaning)
-        metrics |= {"retries": retries, "resumed_from": str(start_from) if start_from else None, "signal": trainer.stop_signal}
-        write_json(metrics, run_dir / "metrics.json")
-        if result.status != "interrupted":
-            record_hparams(log, result, evaluation, choices, resolved)
+        evaluations = finish(trainer, ckpts, results, cfg.eval.n)
+        every = []
+        for run, result, evaluation, log in zip(runs, results, evaluations, logs, strict=True):
+            metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, run.cfg, choices, run.overrides, exp.loss.d_meaning)
+            metrics |= {"retries": retries, "resumed_from": str(start_from) if start_from else None, "signal": trainer.stop_signal}
+            write_json(metrics, run.dir / "metrics.json")
+            if result.status != "interrupted":
+                record_hparams(log, result, evaluation, choices, run.resolved)
+            every.append(metrics)
     finally:
-        log.close()
-    summary.show(metrics, run_dir, ckpts.last)
-    return metrics
+        for log in logs:
+            log.close()
+    if len(runs) == 1:
+        summary.show(every[0], run_dir, ckpts[0].last)
+        return every[0]
+    summary.show_population(every, run_dir)
+    return {"status": "interrupted" if trainer.stop_signal is not None else "completed", "signal": trainer.stop_signal, "members": every}
+
+
+class MemberRun:
+    """Where one of the trainer's members keeps its run: its folder, its config and overrides. An ordinary run's is
+    the run folder; population member k's is run_dir/seed=S, described as the ordinary run of seed S would be."""
+
+    def __init__(self, trainer: Trainer, k: int, run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(resolved, dict)
+        self.dir, self.resolved, self.overrides = run_dir, resolved, overrides
+        if trainer.members.count > 1:
+            seed = trainer.members.seeds[k]
+            self.dir = run_dir / f"seed={seed}"
+            self.resolved = resolved | {"seed": seed, "population": 1}
+            self.overrides = member_overrides(overrides, seed)
+        self.cfg = OmegaConf.create(self.resolved)
 
 
 def prepare(cfg: DictConfig) -> Experiment:
     """Check every option, set threads and seeds, and build the experiment on its device; print the hooks' advice."""
     check(cfg, TRAIN_RULES, extra=("reg",))  # +reg=[...] is the one addition the configs expect
+    population.check(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    exp = build_or_explain(cfg)
+    exp = build_or_explain(cfg)  # seeds the RNGs (each member's in turn) before it builds the networks
     if cfg.amp and exp.device.type != "cuda":
         raise UserError(f"amp=true needs a CUDA device, but this run is on {exp.device.type}. Drop amp=true, or use device=cuda.")
     if exp.device.type == "cuda":
@@ -109,12 +133,14 @@ def announce(exp: Experiment, cfg: DictConfig, choices: dict[str, str], run_dir:
     console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps{escape(went_on)} -> {escape(str(run_dir))}")
 
 
-def finish(trainer: Trainer, ckpts: RunCheckpoints, result: LoopResult, eval_n: int) -> dict[str, Any]:
-    """The last checkpoint (unless the run diverged: the last good one stays), then the final evaluation of a completed run."""
-    if result.status in ("completed", "interrupted"):
-        ckpts.save(result.step, periodic=False)
-    evaluation = trainer.evaluate(eval_n) if result.status == "completed" else {}
-    return evaluation
+def finish(trainer: Trainer, ckpts: list[RunCheckpoints], results: list[LoopResult], eval_n: int) -> list[dict[str, Any]]:
+    """Each member's last checkpoint (unless it diverged: the last good one stays), then the final evaluation of
+    every completed member (none for the others)."""
+    for member, result in zip(ckpts, results, strict=True):
+        if result.status in ("completed", "interrupted"):
+            member.save(result.step, periodic=False)
+    evaluations = trainer.evaluate(eval_n) if any(r.status == "completed" for r in results) else [{} for _ in results]
+    return [e if r.status == "completed" else {} for e, r in zip(evaluations, results, strict=True)]
 
 
 def record_hparams(log: RunLog, result: LoopResult, evaluation: dict[str, Any], choices: dict[str, str], resolved: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ NODE = "a group of options (set them one by one: KEY.OPTION=VALUE), not a single
 TRAIN_RULES: list[Rule] = [
     *((key, _node, NODE) for key in ("data", "model", "loss", "device", "latent", "optim", "optim.g", "optim.d", "eval", "divergence")),
     ("seed", _int(0), "a whole number >= 0"),
+    ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
     ("steps", _int(1), "a whole number >= 1"),
     ("batch_size", _int(1, 2**20), "a whole number from 1 to 1048576"),
     ("d_steps", _int(1), "a whole number >= 1"),
@@ -73,6 +74,7 @@ SAMPLE_RULES: list[Rule] = [
     ("ckpt", _path, "the path of a checkpoint file or of a run folder"),
     ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
+    ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
     ("out", _path, "the folder for the files"),
 ]
 

@@ -15,6 +15,7 @@ from gan_cli.losses.minimax import Minimax
 from gan_cli.losses.nonsat import NonSaturating
 from gan_cli.losses.relativistic import RelativisticAverage
 from gan_cli.losses.wgan_gp import WGANGP, gradient_penalty
+from gan_cli.population import Members
 from gan_cli.regs.r1 import R1
 
 BCE_LOSSES = [Minimax(), NonSaturating()]
@@ -123,7 +124,7 @@ def _critic() -> torch.nn.Module:
 def test_gradient_penalty_matches_autograd_per_sample() -> None:
     D, real, fake = _critic(), torch.randn(6, 3), torch.randn(6, 3)
     torch.manual_seed(1)
-    gp = gradient_penalty(D, real, fake)
+    gp = gradient_penalty(D, real, fake).mean()
     torch.manual_seed(1)
     eps = torch.rand(6, 1)  # the same mixing weights
     x_hat = eps * real + (1 - eps) * fake
@@ -136,13 +137,13 @@ def test_gradient_penalty_matches_autograd_per_sample() -> None:
     lin = torch.nn.Linear(3, 1, bias=False)
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[0.6, 0.8, 0.0]]))
-    assert gradient_penalty(lambda x: lin(x).flatten(), real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    assert gradient_penalty(lambda x: lin(x).flatten(), real, fake).mean().item() == pytest.approx(0.0, abs=1e-10)
 
 
 def test_r1_matches_autograd_per_sample() -> None:
     D, real = _critic(), torch.randn(5, 3)
-    s = DStep(D, real, real, D(real), D(real), torch.zeros(len(real), 1))
-    penalty = R1(gamma=2.0).d_extra(s)
+    s = DStep(D, real, real, D(real), D(real), torch.zeros(len(real), 1), Members([0]))
+    (penalty,) = R1(gamma=2.0).d_extra(s)  # one value: an ordinary run's one member
     norms2 = [torch.autograd.functional.jacobian(lambda v: D(v[None]).sum(), x).pow(2).sum() for x in real]
     assert penalty.item() == pytest.approx(torch.stack(norms2).mean().item(), rel=1e-5)  # gamma/2 = 1
 

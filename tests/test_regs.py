@@ -14,6 +14,7 @@ from gan_cli import checkpoint
 from gan_cli.errors import UserError
 from gan_cli.hooks import DStep
 from gan_cli.latent import Latent
+from gan_cli.population import Members
 from gan_cli.sample import load_generator
 from tests.conftest import compose_config, run_train
 from tests.tb import events
@@ -166,7 +167,7 @@ def _d_loss_gradients(loss_name: str, real_logits: torch.Tensor, fake_logits: to
     real, fake = real_logits.clone().requires_grad_(True), fake_logits.clone().requires_grad_(True)
     total = loss.d_loss(real, fake)
     if smoothed:
-        total = total + trick.d_extra(DStep(torch.nn.Identity(), real, fake, real, fake, torch.zeros(len(real), 1)))
+        total = total + trick.d_extra(DStep(torch.nn.Identity(), real, fake, real, fake, torch.zeros(len(real), 1), Members([0]))).sum()
     total.backward()
     return real.grad, fake.grad
 

@@ -169,7 +169,7 @@ def test_d_real_and_d_fake_are_what_each_loss_makes_of_ds_outputs(loss: str, sho
     trainer = _trainer(loss)
     D = copy.deepcopy(trainer.exp.D)  # D as the step judged the batches, before its update
     torch.manual_seed(1)
-    _, d_real, d_fake = trainer.d_step().tolist()
+    _, d_real, d_fake = trainer.d_step()[:, 0].tolist()  # (3, K): the one member of an ordinary run
     torch.manual_seed(1)  # the same noise, so the same fake batch
     z = trainer.exp.latent.sample(len(trainer.last_real), trainer.exp.device)
     with torch.no_grad():
@@ -197,7 +197,7 @@ def test_the_density_figure_draws_what_d_real_shows(tmp_path: Path) -> None:
     drawn = []
     trainer.exp.data.log_samples = lambda writer, step, fake, d_curve: drawn.append(d_curve)
     log = RunLog(tmp_path)
-    trainer.log_samples(log)
+    trainer.log_samples([log])
     log.close()
     xs = torch.linspace(-4.0, 12.0, 50)[:, None]
     trainer.exp.D.eval()

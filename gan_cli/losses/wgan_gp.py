@@ -15,11 +15,11 @@ from gan_cli.models.checks import nonnegative
 
 
 def gradient_penalty(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat uniformly on the lines between real and fake samples."""
+    """(||grad D(x_hat)||_2 - 1)^2 per sample, at x_hat uniformly on the lines between real and fake samples."""
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)  # one mixing weight per sample
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).float().sum(), x_hat, create_graph=True)  # create_graph: D learns from it
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2)  # (B,): each member's mean is its penalty
 
 
 class WGANGP(GANLoss):
@@ -36,7 +36,7 @@ class WGANGP(GANLoss):
         return -fake_logits.mean()
 
     def d_extra(self, s: DStep) -> torch.Tensor:
-        return self.gp_weight * gradient_penalty(s.D, s.real, s.fake)
+        return self.gp_weight * s.members.mean(gradient_penalty(s.D, s.real, s.fake))
 
     def advice(self, D: nn.Module) -> str | None:
         return batch_norm_advice(D, "loss=wgan_gp")

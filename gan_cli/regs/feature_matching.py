@@ -15,6 +15,7 @@ class FeatureMatching(Hooks):
 
     def g_extra(self, s: GStep) -> torch.Tensor:
         with torch.no_grad():
-            real = features(s.D, s.real).float().mean(0)
-        fake = features(s.D, s.fake).float().mean(0)
-        return self.weight * (real - fake).pow(2).sum()
+            real = features(s.D, s.real).float()
+        fake = features(s.D, s.fake).float()
+        # Each member matches the means of its own batches.
+        return self.weight * s.members.map(lambda r, f: (r.mean(0) - f.mean(0)).pow(2).sum(), real, fake)

@@ -10,6 +10,7 @@ from torch import nn
 
 from gan_cli.hooks import DStep, GStep, Hooks
 from gan_cli.models.checks import nonnegative
+from gan_cli.population import Members
 
 
 class HistoricalAveraging(Hooks):
@@ -23,8 +24,8 @@ class HistoricalAveraging(Hooks):
             self.means[name] = [p.detach().clone() for p in net.parameters()]
             self.counts[name] = 1
 
-    def _penalty(self, name: str, net: nn.Module) -> torch.Tensor:
-        return self.weight * sum((p - m).pow(2).sum() for p, m in zip(net.parameters(), self.means[name]))
+    def _penalty(self, name: str, net: nn.Module, members: Members) -> torch.Tensor:
+        return self.weight * sum(members.total((p - m).pow(2)) for p, m in zip(net.parameters(), self.means[name]))
 
     @torch.no_grad()
     def _update(self, name: str, net: nn.Module) -> None:
@@ -33,10 +34,10 @@ class HistoricalAveraging(Hooks):
             m.lerp_(p, 1 / self.counts[name])  # the running mean of every past value
 
     def d_extra(self, s: DStep) -> torch.Tensor:
-        return self._penalty("D", s.D)
+        return self._penalty("D", s.D, s.members)
 
     def g_extra(self, s: GStep) -> torch.Tensor:
-        return self._penalty("G", s.G)
+        return self._penalty("G", s.G, s.members)
 
     def after_d_step(self, D: nn.Module) -> None:
         self._update("D", D)

@@ -52,20 +52,25 @@ class InfoGAN(Hooks):
         self.categories = categories
         self.weight = nonnegative("reg.infogan.weight", weight)  # lambda; the paper's 1 for a categorical code
         self.hidden = whole("reg.infogan.hidden", hidden, 1, 65536)
-        self.qd: WithQ | None = None
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
-        self.qd = WithQ(D, feature_dim(D, sample_shape), self.categories, self.hidden).to(next(D.parameters()).device)
-        return self.qd
+        return WithQ(D, feature_dim(D, sample_shape), self.categories, self.hidden).to(next(D.parameters()).device)
 
-    def _mutual_information_loss(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _mutual_information_loss(self, s: DStep | GStep) -> torch.Tensor:
         # Cross-entropy of Q(c | G(z)) against the c that z carried: minus the variational bound on I(c; G(z)),
         # up to the code's fixed entropy. Both D (through Q) and G minimise it.
-        assert self.qd is not None, "wrap_d comes first"
-        return self.weight * nn.functional.cross_entropy(self.qd.code_logits(fake), z[:, -self.categories :].argmax(1))
+        code_logits = s.members.apply(s.D, lambda D, x: _q_of(D).code_logits(x), s.fake)
+        return self.weight * s.members.mean(nn.functional.cross_entropy(code_logits, s.z[:, -self.categories :].argmax(1), reduction="none"))
 
     def d_extra(self, s: DStep) -> torch.Tensor:
-        return self._mutual_information_loss(s.fake, s.z)
+        return self._mutual_information_loss(s)
 
     def g_extra(self, s: GStep) -> torch.Tensor:
-        return self._mutual_information_loss(s.fake, s.z)
+        return self._mutual_information_loss(s)
+
+
+def _q_of(D: nn.Module) -> WithQ:
+    """The WithQ inside D, under any head a later trick put on top of it."""
+    while not isinstance(D, WithQ):
+        D = D.D
+    return D

@@ -30,4 +30,5 @@ class LabelSmoothing(Hooks):
 
     def d_extra(self, s: DStep) -> torch.Tensor:
         assert self.loss is not None, "build() hands every trick the run's loss"
-        return self.loss.retarget_real(s.real_logits.float(), s.fake_logits.float(), self.real_label)
+        loss, target = self.loss, self.real_label
+        return s.members.map(lambda r, f: loss.retarget_real(r, f, target), s.real_logits.float(), s.fake_logits.float())

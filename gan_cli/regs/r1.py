@@ -17,7 +17,7 @@ class R1(Hooks):
     def d_extra(self, s: DStep) -> torch.Tensor:
         real = s.real.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(s.D(real).float().sum(), real, create_graph=True)
-        return 0.5 * self.gamma * grad.flatten(1).pow(2).sum(1).mean()
+        return 0.5 * self.gamma * s.members.mean(grad.flatten(1).pow(2).sum(1))
 
     def advice(self, D: nn.Module) -> str | None:
         return batch_norm_advice(D, "reg r1")
