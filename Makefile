@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test test-slow test-all bench tensorboard clean
+.PHONY: install train test test-slow test-all bench bench-population tensorboard clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)  ## speed of the training step, per model and device
 	$(BIN)/python benchmarks/steps_per_sec.py $(ARGS)
+
+bench-population: $(STAMP)  ## many seeds at once (population=K) against the same seeds run one after another
+	PATH=$(abspath $(BIN)):$$PATH bash benchmarks/population.sh $(ARGS)
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir outputs

@@ -30,6 +30,7 @@ class LoopOptions:
     sample_every: int = 500
     ckpt_every: int = 1000
     preview_n: int = 64
+    member_pictures: int = 4  # in a population, the members (the first) that draw pictures; an ordinary run always does
     lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
     eval_every: int = 500  # steps between evaluations during training
     eval_n: int = 10000  # samples of G behind each of them
@@ -245,7 +246,7 @@ class Trainer:
             curves = _Curves(D, m.count, self.exp.device)
             n = len(fake) // m.count
             for k, log in enumerate(logs):
-                if not self.alive[k]:
+                if not self.alive[k] or (m.count > 1 and k >= self.opts.member_pictures):
                     continue
                 own = fake_logits[k * n : (k + 1) * n]
 

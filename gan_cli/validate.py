@@ -40,6 +40,7 @@ TRAIN_RULES: list[Rule] = [
     *((key, _node, NODE) for key in ("data", "model", "loss", "device", "latent", "optim", "optim.g", "optim.d", "eval", "divergence")),
     ("seed", _int(0), "a whole number >= 0"),
     ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
+    ("member_pictures", _int(0), "a whole number >= 0 (0: no member of a population draws pictures)"),
     ("steps", _int(1), "a whole number >= 1"),
     ("batch_size", _int(1, 2**20), "a whole number from 1 to 1048576"),
     ("d_steps", _int(1), "a whole number >= 1"),
@@ -75,6 +76,7 @@ SAMPLE_RULES: list[Rule] = [
     ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
     ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
+    ("member_pictures", _int(0), "a whole number >= 0 (0: no member of a population draws pictures)"),
     ("out", _path, "the folder for the files"),
 ]
 
