@@ -54,6 +54,7 @@ class Trainer:
         # The data order has its own generator, so changing the model never reshuffles the data; each member's is its seed's.
         self.batches = [exp.data.batches(opts.batch_size, torch.Generator().manual_seed(s), exp.device) for s in m.seeds]
         self.alive = torch.ones(m.count, dtype=torch.bool)  # members whose losses have stayed finite
+        self.frozen = False  # whether any member is not alive (a Python flag: the step need not ask the tensor)
         self.diverged_at: list[int | None] = [None] * m.count  # the round each member's losses stopped being finite in
         self.hooks = [exp.loss, *exp.regs]  # called in this order at every plug point
         for hook in self.hooks:
@@ -94,7 +95,7 @@ class Trainer:
             loss = loss + sum(terms)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss.sum()).backward()  # with amp off the scaler passes the loss and the step straight through
-        if not self.alive.all():  # a diverged member is frozen: no gradient, and (see freeze) no momentum to move it
+        if self.frozen:  # a diverged member is frozen: no gradient, and (see freeze) no momentum to move it
             for group in opt.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
@@ -106,6 +107,7 @@ class Trainer:
     def freeze(self, k: int) -> None:
         """Stop member k of a population: its parameters no longer change (Adam moves nothing with zero moments and gradients)."""
         self.alive[k] = False
+        self.frozen = True
         for opt in (self.exp.opt_d, self.exp.opt_g):
             for state in opt.state.values():
                 for value in state.values():
@@ -123,7 +125,7 @@ class Trainer:
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
         # One pass per member for D's loss and what is logged of D's outputs (see the loss's d_meaning).
-        parts = m.map(lambda r, f: torch.stack([e.loss.d_loss(r, f), *(e.loss.d_value(a, b).mean().detach() for a, b in ((r, f), (f, r)))]), real_logits.float(), fake_logits.float())
+        parts = m.map(lambda r, f: torch.stack([e.loss.d_loss(r, f), *(e.loss.d_value(a, b).mean() for a, b in ((r.detach(), f.detach()), (f.detach(), r.detach())))]), real_logits.float(), fake_logits.float())
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
@@ -185,7 +187,7 @@ class Trainer:
         assert self.members.count == 1, "a population member resumes as an ordinary run"
         e = self.exp
         self.step = int(state["step"])
-        self.alive[:], self.diverged_at = True, [None]  # a roll-back goes on from before the divergence
+        self.alive[:], self.frozen, self.diverged_at = True, False, [None]  # a roll-back goes on from before the divergence
         self._last_eval = (-1, 0, [])  # G changes under the same step number (a roll-back)
         e.G.load_state_dict(state["G"])
         e.D.load_state_dict(state["D"])
@@ -274,15 +276,17 @@ class Trainer:
                 d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)  # (3, K)
                 g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)  # (1, K)
                 values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # (4, K) in TAGS order; one device sync per round
-                for k in (self.alive & ~torch.isfinite(values).all(0)).nonzero().flatten().tolist():
-                    self.diverged_at[k] = self.step + 1
-                    self.freeze(k)
-                if not self.alive.any():
-                    return self.results("diverged", start, last)
+                finite = torch.isfinite(values).all(0)
+                if not finite.all():  # one check per round while every member is well
+                    for k in (self.alive & ~finite).nonzero().flatten().tolist():
+                        self.diverged_at[k] = self.step + 1
+                        self.freeze(k)
+                    if not self.alive.any():
+                        return self.results("diverged", start, last)
                 self.step += 1
                 for scheduler in self.schedulers:
                     scheduler.step()
-                sums += values.where(self.alive, 0.0)
+                sums += values.where(self.alive, 0.0) if self.frozen else values
                 count += 1
                 if self.step % o.log_every == 0 or self.step == o.steps:
                     now = time.perf_counter()

@@ -37,9 +37,16 @@ class Stacked(nn.Module):
         for name, value in buffers.items():
             _put(self.stack, name, value.clone())
         self._index()
+        # A network of plain layers runs on the stacked tensors directly (batched matrix products), without
+        # vmap's cost per operation, which on a toy network is most of the step; any other runs through vmap.
+        self._direct = [batched(self.stack)]
 
     def apply_each(self, fn: Callable[..., torch.Tensor], *xs: torch.Tensor) -> torch.Tensor:
         """fn(member's network, member's rows of each x) for every member at once; rows back in member order."""
+        parts = [x.view(self.count, -1, *x.shape[1:]) for x in xs]  # (K, B, ...)
+        if self._direct[0] is not None:
+            out = fn(self._direct[0], *parts)
+            return out.reshape(-1, *out.shape[2:]) if out.dim() > 1 else out  # a (K*B,) logit vector is already flat
         call = self._call[0]
 
         def one(member: tuple[torch.Tensor, ...], *rows: torch.Tensor) -> torch.Tensor:
@@ -47,7 +54,7 @@ class Stacked(nn.Module):
             return functional_call(call, dict(zip(self._names, member)), rows, tie_weights=False, strict=False)
 
         # "different": dropout and other random layers draw independently for every member, as in separate runs.
-        out = vmap(one, randomness="different")(self._tensors, *(x.view(self.count, -1, *x.shape[1:]) for x in xs))
+        out = vmap(one, randomness="different")(self._tensors, *parts)
         return out.reshape(-1, *out.shape[2:])
 
     def _index(self) -> None:
@@ -66,6 +73,8 @@ class Stacked(nn.Module):
 
     def train(self, mode: bool = True) -> Stacked:
         self.stack.train(mode)  # the mode functional_call runs the member's layers in (dropout, power iterations)
+        if self._direct[0] is not None:
+            self._direct[0].train(mode)
         return super().train(mode)
 
     # The state is the member's own keys with a leading member dimension, so member k's is `take(state, k)`.
@@ -93,6 +102,47 @@ class _Call(nn.Module):
 
     def forward(self, *rows: torch.Tensor) -> torch.Tensor:
         return self.fn(self.net, *rows)
+
+
+class _BatchedLinear(nn.Module):
+    """A stacked nn.Linear (weight (K, out, in)) on (K, B, in) rows: one batched matrix product for all members."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.linear = [linear]  # in a list: the stacked parameters stay the stack's own
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.linear[0].weight, self.linear[0].bias
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))  # (K, B, out)
+
+
+# Layers that act on each row (or each number) alone, so they work on (K, B, ...) as they are.
+_ROWWISE = (nn.Tanh, nn.LeakyReLU, nn.ReLU, nn.Sigmoid, nn.Identity, nn.Dropout)
+
+
+def batched(net: nn.Module) -> nn.Module | None:
+    """A copy of a stacked network that runs on (K, B, ...) inputs without vmap, sharing its tensors; None when
+    one of its layers is not plain (batch norm, a trick's head, a parametrised weight): those need vmap."""
+    if isinstance(net, nn.Linear) and not hasattr(net, "parametrizations"):
+        return _BatchedLinear(net)
+    if isinstance(net, nn.Flatten):
+        return nn.Flatten(net.start_dim + 1, net.end_dim + 1 if net.end_dim >= 0 else net.end_dim)  # after the member dimension
+    if isinstance(net, _ROWWISE):
+        return net
+    # Containers: our MLPs and nn.Sequential, whose own code is rank-agnostic (the models' shape comments say so).
+    from gan_cli.models.mlp import Discriminator, Generator
+
+    if type(net) not in (nn.Sequential, Generator, Discriminator) or net._parameters or net._buffers:
+        return None
+    children = {name: batched(child) for name, child in net._modules.items()}
+    if any(child is None for child in children.values()):
+        return None
+    clone = copy.copy(net)
+    clone.__dict__ = dict(net.__dict__)  # its own module table; the same attributes otherwise
+    clone._modules = children  # type: ignore[assignment]
+    return clone
 
 
 def _put(root: nn.Module, name: str, value: torch.Tensor) -> None:

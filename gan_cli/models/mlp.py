@@ -71,7 +71,7 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.sample_shape)  # (B, *sample_shape)
+        return self.net(z).view(*z.shape[:-1], *self.sample_shape)  # (B, *sample_shape); a population's (K, B, ...)
 
 
 class Discriminator(SequentialDiscriminator):
