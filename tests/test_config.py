@@ -200,6 +200,9 @@ def test_the_toy_mlps_keep_their_layers(mnist_root: Path) -> None:
     assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "LeakyReLU", "Linear(128,1)"]
     G, D = _mlp("ring2d", mnist_root, "model.hidden=[64,32]")  # D mirrors G's widths when only G's are given
     assert _layers(D) == ["Flatten", "Linear(2,32)", "LeakyReLU", "Linear(32,64)", "LeakyReLU", "Linear(64,1)"]
+    G, D = _mlp("gaussian", mnist_root, "model.act=leaky_relu")  # the activation is an option of both nets
+    assert _layers(G) == ["Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
+    assert _layers(D) == ["Flatten", "Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
 
 
 def test_mlp_batch_norm_is_an_option_of_either_net(mnist_root: Path) -> None:
@@ -215,6 +218,7 @@ def test_mlp_batch_norm_is_an_option_of_either_net(mnist_root: Path) -> None:
         ("model.d_norm=group", "model.d_norm='group' is not one of batch, none"),
         ("model.d_hidden=[]", "model.d_hidden=[] is not allowed"),
         ("model.hidden=5", "model.hidden=5 is not allowed: give 1 to 16 layer widths"),
+        ("model.act=relu", "model.act='relu' is not one of tanh, leaky_relu"),
     ],
 )
 def test_mlp_options_refuse_bad_values_with_a_message(option: str, message: str) -> None:

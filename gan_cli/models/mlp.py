@@ -28,6 +28,9 @@ def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)  # keeps gradients alive where ReLU units die in adversarial training
 
 
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"tanh": nn.Tanh, "leaky_relu": _leaky}
+
+
 @dataclass(frozen=True)
 class Defaults:
     """What `build` uses for each option left null, by the kind of sample."""
@@ -115,6 +118,7 @@ def build(
     dropout: float | None = None,  # D's dropout after each hidden layer; null: 0.3 for images, else 0
     g_norm: str | None = None,  # G's normalisation after each hidden layer but the first: batch or none; null: batch for images, else none
     d_norm: str | None = None,  # D's normalisation after each hidden layer but the first: batch or none; null: none
+    act: str | None = None,  # the hidden layers' activation: tanh or leaky_relu (slope 0.2); null: tanh on 1-D, else leaky_relu
 ) -> tuple[nn.Module, nn.Module]:
     numel = math.prod(sample_shape)
     default = _defaults(numel)
@@ -124,5 +128,8 @@ def build(
     dropout = checks.fraction("model.dropout", dropout) if dropout is not None else default.dropout
     g_norm = _norm("model.g_norm", g_norm if g_norm is not None else default.g_norm)
     d_norm = _norm("model.d_norm", d_norm if d_norm is not None else default.d_norm)
-    G = Generator(latent_dim, sample_shape, hidden, bounded, default.act, g_norm)
-    return G, Discriminator(sample_shape, d_hidden, dropout, default.act, d_norm)
+    if act is not None and act not in ACTIVATIONS:
+        raise UserError(f"model.act={act!r} is not one of {', '.join(ACTIVATIONS)}; e.g. model.act=leaky_relu.")
+    activation = ACTIVATIONS[act] if act is not None else default.act
+    G = Generator(latent_dim, sample_shape, hidden, bounded, activation, g_norm)
+    return G, Discriminator(sample_shape, d_hidden, dropout, activation, d_norm)
