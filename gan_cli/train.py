@@ -118,8 +118,10 @@ def prepare(cfg: DictConfig) -> Experiment:
 
 
 def dry_run(exp: Experiment) -> dict[str, Any]:
-    g, d = (sum(p.numel() for p in net.parameters()) for net in (exp.G, exp.D))
-    console.print(f"dry run: the config is valid; G has {g:,} parameters, D {d:,}, on {exp.device.type}. Nothing was trained.")
+    k = exp.members.count
+    g, d = (sum(p.numel() for p in net.parameters()) // k for net in (exp.G, exp.D))  # a population's tensors hold K members
+    each = f" (each of the {k} members)" if k > 1 else ""
+    console.print(f"dry run: the config is valid; G has {g:,} parameters, D {d:,}{each}, on {exp.device.type}. Nothing was trained.")
     return {"status": "dry_run"}
 
 
