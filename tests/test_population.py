@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from gan_cli.build import build
 from gan_cli.log import RunLog
 from gan_cli.loop import Trainer
 from gan_cli.train import loop_options
-from tests.commands import assert_clean_error, gan
+from tests.commands import assert_clean_error, gan, run_cli
 from tests.conftest import QUICK, compose_config, run_train
 from tests.tb import events
 
@@ -127,3 +130,77 @@ def test_each_members_gradient_is_that_of_its_network_alone_on_the_same_batch_an
         assert len(own) == len(stacked)
         for mine, theirs in zip(stacked, own):
             assert torch.allclose(mine[k], theirs, rtol=1e-4, atol=1e-6), f"seed {seed}: off by {(mine[k] - theirs).abs().max()}"
+
+
+# A population through the commands a user runs: `gan train population=3 seed=5` leaves RUN/seed=5, seed=6, seed=7,
+# each a run folder that sample, eval, resume and report take as the ordinary run of its seed.
+POPULATION_SEEDS = (5, 6, 7)
+
+
+@pytest.fixture(scope="module")
+def population_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("population") / "run"
+    status, text = run_cli(["train", f"population={len(POPULATION_SEEDS)}", f"seed={POPULATION_SEEDS[0]}", *QUICK, f"hydra.run.dir={run}"])
+    assert status == 0, text
+    return run
+
+
+def test_a_population_leaves_one_complete_run_folder_per_seed(population_run: Path, tmp_path: Path) -> None:
+    assert sorted(p.name for p in population_run.glob("seed=*")) == [f"seed={s}" for s in POPULATION_SEEDS]
+    assert not (population_run / "metrics.json").exists() and not (population_run / "checkpoints").exists()  # runs are the members
+    weights = {}
+    for seed in POPULATION_SEEDS:
+        member = population_run / f"seed={seed}"
+        metrics = json.loads((member / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["step"] == 4 and metrics["seed"] == seed
+        assert metrics["overrides"] == [*QUICK, f"seed={seed}"]  # as the ordinary run of its seed: no population=, its own seed
+        acc = events(member / "tb")
+        for tag in ("loss/D", "loss/G", "D/real", "D/fake", "eval/w1", "eval/ks", "eval/success", "eval/n"):
+            points = acc.Scalars(tag)
+            assert [p.step for p in points] == [2, 4] and all(math.isfinite(p.value) for p in points), f"seed {seed}: {tag}"
+        assert acc.Scalars("final/w1")[-1].value == pytest.approx(metrics["eval"]["w1"])  # its own final evaluation
+        assert "density" in acc.Tags()["images"]
+        state = checkpoint.load(member / "checkpoints" / "last.pt")
+        assert state["step"] == 4 and state["config"]["seed"] == seed and state["config"]["population"] == 1
+        assert state["overrides"] == metrics["overrides"]
+        assert (member / "checkpoints" / "step_0000002.pt").is_file()
+        weights[seed] = state["G"]
+    for a, b in ((5, 6), (6, 7), (5, 7)):  # K runs, not one run written K times
+        assert not all(torch.equal(weights[a][k], weights[b][k]) for k in weights[a]), (a, b)
+    # The folder seed=6 holds the run of seed 6: the ordinary run of seed 6 ends at the same weights, to float
+    # tolerance (a batched matmul may add in another order).
+    run_train([f"seed={POPULATION_SEEDS[1]}", *QUICK], tmp_path / "alone")
+    alone = checkpoint.load(tmp_path / "alone" / "checkpoints" / "last.pt")
+    _assert_close(weights[POPULATION_SEEDS[1]], alone["G"], "G of seed 6")
+
+
+def test_a_members_checkpoint_samples_evaluates_and_resumes_as_an_ordinary_run(population_run: Path, tmp_path: Path) -> None:
+    seed = POPULATION_SEEDS[1]
+    member = tmp_path / "population" / f"seed={seed}"  # a copy: resuming changes the run, which the other tests read
+    shutil.copytree(population_run / f"seed={seed}", member)
+    trained = json.loads((member / "metrics.json").read_text())
+
+    status, text = run_cli(["sample", f"ckpt={member}", "n=50", f"out={tmp_path / 'samples'}", "device=cpu"])
+    assert status == 0, text
+    values = [float(v) for v in (tmp_path / "samples" / "samples.txt").read_text().split() if not v.startswith("#")]
+    assert len(values) == 50 and all(math.isfinite(v) for v in values)
+
+    # The run's final evaluation drew eval.n=500 samples from noise seed S+2: gan eval on the checkpoint with that
+    # noise scores the same G (to float tolerance: the population ran it batched), so the checkpoint is this member's.
+    status, text = run_cli(["eval", f"ckpt={member}", "n=500", f"seed={seed + 2}", f"out={tmp_path / 'eval'}", "device=cpu"])
+    assert status == 0, text
+    evaluated = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert evaluated["step"] == 4
+    for key in ("mean", "std", "w1"):
+        assert evaluated["eval"][key] == pytest.approx(trained["eval"][key], rel=1e-4, abs=1e-6), key
+
+    status, text = run_cli(["train", f"resume={member}", "steps=6", "device=cpu"])  # continues in the member's folder
+    assert status == 0, text
+    metrics = json.loads((member / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["step"] == 6 and metrics["seed"] == seed
+    assert metrics["resumed_from"] == str(member / "checkpoints" / "last.pt")
+    assert f"seed={seed}" in metrics["overrides"] and not any(o.startswith("population=") for o in metrics["overrides"])
+    assert not list(member.glob("seed=*"))  # an ordinary run: no population of one inside it
+    assert [p.step for p in events(member / "tb").Scalars("loss/D")] == [2, 4, 6]
+    state = checkpoint.load(member / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and state["config"]["seed"] == seed and state["config"]["population"] == 1
