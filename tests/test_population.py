@@ -319,7 +319,8 @@ def test_gan_train_records_a_diverged_member_as_diverged_and_the_others_as_compl
         return d_step(self)
 
     monkeypatch.setattr(Trainer, "d_step", d_step_blowing_up_member_1)
-    result = run_train([f"population={len(POPULATION_SEEDS)}", f"seed={POPULATION_SEEDS[0]}", *QUICK], tmp_path)
+    # steps=6: a periodic checkpoint (step 4) comes after the divergence, and must pass the frozen member by
+    result = run_train([f"population={len(POPULATION_SEEDS)}", f"seed={POPULATION_SEEDS[0]}", "steps=6", *QUICK[1:]], tmp_path)
     assert [m["status"] for m in result["members"]] == ["completed", "diverged", "completed"]
     for k, seed in enumerate(POPULATION_SEEDS):
         member = tmp_path / f"seed={seed}"
@@ -331,8 +332,8 @@ def test_gan_train_records_a_diverged_member_as_diverged_and_the_others_as_compl
             assert state["step"] == 2  # its last good checkpoint, not overwritten by the frozen weights at the end
             assert [p.step for p in events(member / "tb").Scalars("loss/D")] == [2]
         else:
-            assert metrics["status"] == "completed" and metrics["step"] == 4 and metrics["diverged_at"] is None
-            assert state["step"] == 4 and "w1" in metrics["eval"]
+            assert metrics["status"] == "completed" and metrics["step"] == 6 and metrics["diverged_at"] is None
+            assert state["step"] == 6 and "w1" in metrics["eval"]
 
 
 @pytest.mark.parametrize(
