@@ -75,8 +75,6 @@ SAMPLE_RULES: list[Rule] = [
     ("ckpt", _path, "the path of a checkpoint file or of a run folder"),
     ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
-    ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
-    ("member_pictures", _int(0), "a whole number >= 0 (0: no member of a population draws pictures)"),
     ("out", _path, "the folder for the files"),
 ]
 
