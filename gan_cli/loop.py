@@ -30,7 +30,7 @@ class LoopOptions:
     sample_every: int = 500
     ckpt_every: int = 1000
     preview_n: int = 64
-    member_pictures: int = 4  # in a population, the members (the first) that draw pictures; an ordinary run always does
+    member_pictures: int = 1  # in a population, the members (the first) that draw pictures; an ordinary run always does
     lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
     eval_every: int = 500  # steps between evaluations during training
     eval_n: int = 10000  # samples of G behind each of them

@@ -82,7 +82,10 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         summary.show(every[0], run_dir, ckpts[0].last)
         return every[0]
     summary.show_population(every, run_dir)
-    return {"status": "interrupted" if trainer.stop_signal is not None else "completed", "signal": trainer.stop_signal, "members": every}
+    # A population whose every member diverged ends as a diverged run does (its exit status says so); one that lost
+    # some members completed, and its report counts them.
+    status = "interrupted" if trainer.stop_signal is not None else "diverged" if all(r.status == "diverged" for r in results) else "completed"
+    return {"status": status, "signal": trainer.stop_signal, "members": every}
 
 
 class MemberRun:
