@@ -16,15 +16,16 @@ REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.slow
 
 
-def test_default_experiment_converges_for_at_least_seven_of_ten_seeds(tmp_path: Path) -> None:
+def test_default_experiment_converges_for_at_least_four_of_ten_seeds(tmp_path: Path) -> None:
     gan("train", "-m", "seed=range(10)", f"hydra.sweep.dir={tmp_path}")
     evals = [json.loads(p.read_text())["eval"] for p in sorted(tmp_path.glob("*/metrics.json"))]
     assert len(evals) == 10
     ok = [abs(e["mean"] - 4.0) < 0.1 and abs(e["std"] - 1.25) < 0.1 for e in evals]
     assert ok == [e["success"] for e in evals]
-    # README: 10/10 (seeds 0-9) and 8/9 (seeds 10-18) here, about 95% a seed; another CPU's runs are new draws, of which
-    # 9 of 10 fail about 1 machine in 11 and 7 of 10 under 1 in 100. A broken loop or loss converges for none.
-    assert sum(ok) >= 7, evals
+    # 10/10 here on seeds 0-9 (the seeds it was tuned on), but 75% a seed [68.6%, 80.5%] over 200 untuned seeds
+    # (docs/results.md); another CPU's runs are new draws, so 4 of 10 (missed 1 machine in 300 at 75%, 1 in 70 at 68.6%).
+    # A broken loop or loss converges for none.
+    assert sum(ok) >= 4, evals
 
 
 @pytest.mark.skipif(not (REAL_MNIST / "MNIST" / "raw").is_dir(), reason="no real MNIST in ../shared/data")
