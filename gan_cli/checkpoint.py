@@ -127,6 +127,10 @@ def resolve(path: str | os.PathLike[str], key: str = "ckpt") -> Path:
         for candidate in (p / "checkpoints" / LAST, p / LAST):
             if candidate.is_file():
                 return candidate
+        runs = sorted((m for m in p.glob("seed=*") if (m / "checkpoints" / LAST).is_file()), key=lambda m: (len(m.name), m.name))
+        if runs:  # a population's (or a seed sweep's) folder: each member is a run of its own
+            names = ", ".join(m.name for m in runs[:3]) + (", ..." if len(runs) > 3 else "")
+            raise UserError(f"{key}={str(p)!r} holds {len(runs)} runs ({names}), each with checkpoints of its own. Give one of them, e.g. {key}={runs[0]}.")
         raise UserError(f"{key}={str(p)!r} is a folder with no checkpoints/{LAST} in it. Give a .pt file or a run folder.")
     if not p.exists():
         raise UserError(f"{key}={str(p)!r} does not exist. Give the path of a checkpoint, e.g. outputs/<run>/checkpoints/{LAST}.")

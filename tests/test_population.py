@@ -351,3 +351,9 @@ def test_what_a_population_cannot_do_is_refused_in_one_paragraph(options: list[s
     assert_clean_error(done, *phrases)
     assert len((done.stdout + done.stderr).strip().splitlines()) == 1, done.stdout + done.stderr  # one paragraph
     assert not list((tmp_path / "run").glob("seed=*")) and not list((tmp_path / "run").rglob("metrics.json"))  # nothing trained
+
+
+def test_a_populations_folder_given_as_a_checkpoint_names_its_members(population_run: Path) -> None:
+    status, text = run_cli(["sample", f"ckpt={population_run}", "n=5", f"out={population_run.parent / 'samples'}"])
+    assert status == 2 and "Traceback" not in text
+    assert "holds 3 runs (seed=5, seed=6, seed=7)" in " ".join(text.split()) and f"ckpt={population_run / 'seed=5'}" in text
