@@ -1,4 +1,5 @@
-"""Many seeds of one setting trained at once: the members' networks stacked into one, run through `torch.func.vmap`.
+"""Many seeds of one setting trained at once: the members' networks stacked into one, run as batched matrix products
+(plain layers) or through `torch.func.vmap` (any other).
 
 An ordinary run is a population of one. The loop never asks which it has: it draws each member's batch and noise,
 reduces every loss per member through `Members`, and gets back one number per member. Member k's parameters are
@@ -13,12 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch import nn
 from omegaconf import DictConfig
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from gan_cli.errors import UserError
-
 from gan_cli.latent import Latent
 from gan_cli.rng import rng_state
 
@@ -131,10 +131,8 @@ def batched(net: nn.Module) -> nn.Module | None:
         return nn.Flatten(net.start_dim + 1, net.end_dim + 1 if net.end_dim >= 0 else net.end_dim)  # after the member dimension
     if isinstance(net, _ROWWISE):
         return net
-    # Containers: our MLPs and nn.Sequential, whose own code is rank-agnostic (the models' shape comments say so).
-    from gan_cli.models.mlp import Discriminator, Generator
-
-    if type(net) not in (nn.Sequential, Generator, Discriminator) or net._parameters or net._buffers:
+    # Containers whose own code works on (K, B, ...) rows as on (B, ...): nn.Sequential, and models that say so.
+    if not (type(net) is nn.Sequential or getattr(type(net), "rank_agnostic", False)) or net._parameters or net._buffers:
         return None
     children = {name: batched(child) for name, child in net._modules.items()}
     if any(child is None for child in children.values()):

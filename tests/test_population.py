@@ -357,3 +357,15 @@ def test_a_populations_folder_given_as_a_checkpoint_names_its_members(population
     status, text = run_cli(["sample", f"ckpt={population_run}", "n=5", f"out={population_run.parent / 'samples'}"])
     assert status == 2 and "Traceback" not in text
     assert "holds 3 runs (seed=5, seed=6, seed=7)" in " ".join(text.split()) and f"ckpt={population_run / 'seed=5'}" in text
+
+
+def test_plain_networks_run_as_batched_products_and_the_rest_through_vmap_with_the_same_numbers() -> None:
+    plain = _trainer(3, 0)  # the 1-D MLPs: Linear, tanh, flatten
+    headed = _trainer(3, 0, "data=ring2d", "+reg=[minibatch_std]")  # a trick's head on D: needs vmap
+    assert plain.exp.G._direct[0] is not None and plain.exp.D._direct[0] is not None
+    assert headed.exp.G._direct[0] is not None and headed.exp.D._direct[0] is None
+    for net, width in ((plain.exp.G, 1), (plain.exp.D, 1), (headed.exp.G, 16)):
+        x = torch.randn(3 * 8, width)
+        direct = net(x)
+        net._direct[0] = None  # the same network through vmap
+        assert torch.allclose(direct, net(x), rtol=1e-5, atol=1e-6)

@@ -10,6 +10,7 @@ class SequentialDiscriminator(nn.Module):
     """D split at its last layer, the parts tricks build on (feature matching, minibatch layers)."""
 
     net: nn.Sequential  # set by the subclass; its last layer maps features to one logit per sample
+    rank_agnostic = True  # its own code works on (K, B, ...) rows as on (B, ...): a population may run it unbatched by vmap
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[:-1](x)  # (B, F) or (B, C, H, W): D's last hidden layer

@@ -55,6 +55,8 @@ def _defaults(numel: int) -> Defaults:
 
 
 class Generator(nn.Module):
+    rank_agnostic = True  # forward works on (K, B, width) as on (B, width): a population may run it without vmap
+
     def __init__(
         self, latent_dim: int, sample_shape: Sequence[int], hidden: Sequence[int], bounded: bool, act: Callable[[], nn.Module], norm: str
     ) -> None:
