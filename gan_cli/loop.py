@@ -114,6 +114,11 @@ class Trainer:
                     if isinstance(value, torch.Tensor) and value.dim() > 0:
                         value[k] = 0
 
+    def _d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """(3,): D's loss, and the means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
+        loss, r, f = self.exp.loss, real_logits.detach(), fake_logits.detach()
+        return torch.stack([loss.d_loss(real_logits, fake_logits), loss.d_value(r, f).mean(), loss.d_value(f, r).mean()])
+
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
         e, m = self.exp, self.members
@@ -124,8 +129,7 @@ class Trainer:
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        # One pass per member for D's loss and what is logged of D's outputs (see the loss's d_meaning).
-        parts = m.map(lambda r, f: torch.stack([e.loss.d_loss(r, f), *(e.loss.d_value(a, b).mean() for a, b in ((r.detach(), f.detach()), (f.detach(), r.detach())))]), real_logits.float(), fake_logits.float())
+        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # one pass per member
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
