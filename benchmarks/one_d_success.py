@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seeds", help="FIRST:END (END excluded): train these seeds as one population first")
     parser.add_argument("overrides", nargs="*", help="gan train overrides, e.g. latent.dist=normal")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may come after --seeds
     if args.seeds:
         train(args.out, args.seeds, args.overrides)
     summarise(args.out)
