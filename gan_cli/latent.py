@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -45,3 +47,16 @@ class Latent:
             return z
         c = torch.randint(self.categories, (n,), device=device, generator=generator)
         return torch.cat([z, nn.functional.one_hot(c, self.categories).to(z.dtype)], 1)
+
+    def sample_each(self, n: int, generators: Sequence[torch.Generator], device: torch.device | str = "cpu") -> torch.Tensor:
+        """(len(generators) * n, width): for each generator in turn the n rows sample(n, generator=g) draws, written
+        into one tensor (a population's noise: one call per member, not the four of sample and a concatenation)."""
+        if self.categories:  # a code draws twice per generator: the plain way
+            return torch.cat([self.sample(n, generator=g) for g in generators]).to(device)
+        z = torch.empty(len(generators), n, self.dim)
+        draw = torch.randn if self.dist == "normal" else torch.rand
+        for g, rows in zip(generators, z):
+            draw(n, self.dim, generator=g, out=rows)
+        if self.dist != "normal":
+            z = z * 2 - 1  # the same arithmetic as sample's, element by element
+        return z.view(-1, self.dim).to(device)

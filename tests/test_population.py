@@ -14,6 +14,7 @@ import torch
 
 from gan_cli import checkpoint
 from gan_cli.build import build
+from gan_cli.latent import Latent
 from gan_cli.log import RunLog
 from gan_cli.loop import Trainer
 from gan_cli.train import loop_options
@@ -369,3 +370,11 @@ def test_plain_networks_run_as_batched_products_and_the_rest_through_vmap_with_t
         direct = net(x)
         net._direct[0] = None  # the same network through vmap
         assert torch.allclose(direct, net(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("dist", "dim", "categories"), [("uniform", 1, 0), ("normal", 100, 0), ("normal", 4, 3)])
+def test_a_populations_noise_is_each_members_own_draw(dist: str, dim: int, categories: int) -> None:
+    latent = Latent(dim, dist, categories)
+    each = latent.sample_each(7, [torch.Generator().manual_seed(s) for s in SEEDS])
+    alone = torch.cat([latent.sample(7, generator=torch.Generator().manual_seed(s)) for s in SEEDS])
+    assert torch.equal(each, alone)
