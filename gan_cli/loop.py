@@ -243,26 +243,25 @@ class Trainer:
 
     @torch.no_grad()
     def log_samples(self, logs: list[RunLog]) -> None:
-        """Each member's pictures of its G (and D, where the data set draws one) into its own log."""
-        G, D, loss, m = self.sampler, self.exp.D, self.exp.loss, self.members
-        G.eval(), D.eval()  # pictures must not move batch-norm statistics
-        try:
-            fake = G(self.fixed_z).float()
-            fake_logits = D(fake).float()
-            curves = _Curves(D, m.count, self.exp.device)
-            n = len(fake) // m.count
-            for k, log in enumerate(logs):
-                if not self.alive[k] or (m.count > 1 and k >= self.opts.member_pictures):
-                    continue
-                own = fake_logits[k * n : (k + 1) * n]
+        """Each member's pictures of its G (and D, where the data set draws one) into its own log; in a population
+        only the first member_pictures members draw, each with its own networks (the others' rows would be waste)."""
+        m, n, loss = self.members, self.opts.preview_n, self.exp.loss
+        for k, log in enumerate(logs):
+            if not self.alive[k] or (m.count > 1 and k >= self.opts.member_pictures):
+                continue
+            G, D = m.own(self.sampler, k), m.own(self.exp.D, k)
+            G.eval(), D.eval()  # pictures must not move batch-norm statistics
+            try:
+                fake = G(self.fixed_z[k * n : (k + 1) * n]).float()
+                own = D(fake).float()
 
-                def d_curve(x: torch.Tensor, k: int = k, own: torch.Tensor = own) -> torch.Tensor:
+                def d_curve(x: torch.Tensor, D: torch.nn.Module = D, own: torch.Tensor = own) -> torch.Tensor:
                     """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""
-                    return loss.d_value(curves(x)[k], own)
+                    return loss.d_value(D(x.to(self.exp.device)).float(), own)
 
-                self.exp.data.log_samples(log.writer, self.step, fake[k * n : (k + 1) * n], d_curve)
-        finally:
-            G.train(), D.train()
+                self.exp.data.log_samples(log.writer, self.step, fake, d_curve)
+            finally:
+                G.train(), D.train()
 
     def run(self, logs: list[RunLog], checkpoint: Callable[[int], None]) -> list[LoopResult]:
         """Train until `opts.steps`; returns each member's result. A member whose losses stop being finite is frozen
@@ -324,18 +323,3 @@ class Trainer:
             else LoopResult("diverged", at - 1, elapsed, last[k], diverged_at=at)
             for k in range(self.members.count)
         ]
-
-
-class _Curves:
-    """D's raw outputs on the points of a picture, for every member at once (a picture asks for them once per member)."""
-
-    def __init__(self, D: torch.nn.Module, count: int, device: torch.device) -> None:
-        self.D, self.count, self.device = D, count, device
-        self._seen: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(K, N): each member's D on the N points x."""
-        if self._seen is None or self._seen[0] is not x:
-            rows = x.to(self.device).repeat(self.count, *([1] * (x.dim() - 1)))
-            self._seen = (x, self.D(rows).float().view(self.count, -1))
-        return self._seen[1]
