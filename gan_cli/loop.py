@@ -115,9 +115,9 @@ class Trainer:
                         value[k] = 0
 
     def _d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """(3,): D's loss, and the means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
+        """(..., 3): D's loss, and the batch means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
         loss, r, f = self.exp.loss, real_logits.detach(), fake_logits.detach()
-        return torch.stack([loss.d_loss(real_logits, fake_logits), loss.d_value(r, f).mean(), loss.d_value(f, r).mean()])
+        return torch.stack([loss.d_loss(real_logits, fake_logits), loss.d_value(r, f).mean(0), loss.d_value(f, r).mean(0)], -1)
 
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
@@ -129,7 +129,7 @@ class Trainer:
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # one pass per member
+        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # (K, 3)
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)

@@ -225,10 +225,11 @@ class Members:
         return per_sample.reshape(self.count, -1).mean(1)
 
     def map(self, fn: Callable[..., torch.Tensor], *batches: torch.Tensor) -> torch.Tensor:
-        """(K, ...): fn (a function of whole batches, e.g. a loss) on each member's part of the batches."""
-        if self.count == 1:
-            return fn(*batches).unsqueeze(0)
-        return vmap(fn)(*(b.reshape(self.count, -1, *b.shape[1:]) for b in batches))
+        """(K,) or (K, n): fn (a function of whole batches, e.g. a loss) on each member's part of the batches, in
+        one call: fn gets each batch as (B, K, ...), the members side by side, and averages over dim 0 (the batch)
+        only, as every loss does. An ordinary run's batches come as (B, 1, ...), and fn's mean is the plain one."""
+        out = fn(*(b.reshape(self.count, -1, *b.shape[1:]).transpose(0, 1) for b in batches))
+        return out.reshape(self.count, -1).squeeze(1)
 
     def own(self, net: nn.Module, k: int) -> nn.Module:
         """Member k's network alone: an ordinary run's is the network itself."""

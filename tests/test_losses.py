@@ -47,6 +47,16 @@ def test_g_losses_hand_computed() -> None:
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: type(l).__name__)
+def test_a_loss_averages_over_the_batch_only_so_members_side_by_side_get_their_own(loss: GANLoss) -> None:
+    # A population lays its members' logits side by side, (B, K, 1); each column must get the loss it has alone.
+    real, fake = torch.randn(8, 3, 1, generator=torch.Generator().manual_seed(0)).unbind(1), torch.randn(8, 3, 1).unbind(1)
+    together = (torch.stack(real, 1), torch.stack(fake, 1))
+    for name, fn in (("d_loss", loss.d_loss), ("g_loss", loss.g_loss), ("d_value", lambda r, f: loss.d_value(r, f).mean(0))):
+        alone = torch.stack([fn(r, f) for r, f in zip(real, fake)])  # (K, 1)
+        assert torch.allclose(fn(*together), alone, atol=1e-6), name
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: type(l).__name__)
 def test_finite_values_and_gradients_at_extreme_logits(loss: GANLoss) -> None:
     logits = torch.tensor([-1e4, -50.0, 0.0, 50.0, 1e4], requires_grad=True)
     total = loss.d_loss(logits, logits) + loss.g_loss(logits, logits.detach())

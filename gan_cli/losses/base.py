@@ -2,6 +2,10 @@
 
 The loop calls `d_loss` and `g_loss` on raw logits of D (and a loss's hooks, e.g. a gradient
 penalty), so a new loss is one small subclass; the loop never needs to know its name.
+
+Every loss averages over the batch, dim 0, and over nothing else. The loop lays a population's members side by
+side in dim 1 (logits (B, K, 1)), so one call gives each member its own loss, (K, 1); an ordinary run's logits are
+(B, 1, 1), and its loss is the plain batch mean.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ class BCELoss(GANLoss):
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """-V(D, G): BCE with real -> 1 and fake -> 0. The caller passes D(G(z).detach())."""
         # From logits (softplus inside BCE-with-logits), so a confident D never gives log(0).
-        real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits), reduction="none").mean(0)
+        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="none").mean(0)
         return real + fake
 
     def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
@@ -61,4 +65,4 @@ class BCELoss(GANLoss):
 
     def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
         # BCE(l, t) = softplus(l) - t*l, so BCE(l, target) - BCE(l, 1) = (1 - target) * l.
-        return (1 - target) * real_logits.mean()
+        return (1 - target) * real_logits.mean(0)

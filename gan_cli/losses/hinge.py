@@ -15,7 +15,7 @@ class Hinge(GANLoss):
     d_meaning = "mean raw score of D (no probability: D wants real above 1, fake below -1)"
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        return F.relu(1 - real_logits).mean(0) + F.relu(1 + fake_logits).mean(0)
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
-        return -fake_logits.mean()
+        return -fake_logits.mean(0)

@@ -18,10 +18,10 @@ class LeastSquares(GANLoss):
 
     def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
         # The exact change of d_loss when real samples regress to `target` instead of 1.
-        return 0.5 * ((real_logits - target).pow(2) - (real_logits - 1).pow(2)).mean()
+        return 0.5 * ((real_logits - target).pow(2) - (real_logits - 1).pow(2)).mean(0)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
+        return 0.5 * ((real_logits - 1).pow(2).mean(0) + fake_logits.pow(2).mean(0))
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
-        return 0.5 * (fake_logits - 1).pow(2).mean()
+        return 0.5 * (fake_logits - 1).pow(2).mean(0)

@@ -15,4 +15,4 @@ class Minimax(BCELoss):
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         # log(1 - sigmoid(l)) = -softplus(l): exact and finite for any logit.
-        return -F.softplus(fake_logits).mean()
+        return -F.softplus(fake_logits).mean(0)

@@ -15,4 +15,4 @@ class NonSaturating(BCELoss):
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         # -log sigmoid(l) = softplus(-l), i.e. BCE against the "real" label, computed stably.
-        return F.softplus(-fake_logits).mean()
+        return F.softplus(-fake_logits).mean(0)

@@ -13,7 +13,7 @@ from gan_cli.losses.base import GANLoss
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(0)
 
 
 class RelativisticAverage(GANLoss):
@@ -25,16 +25,16 @@ class RelativisticAverage(GANLoss):
     has_real_target = True
 
     def d_value(self, logits: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits - others.mean())
+        return torch.sigmoid(logits - others.mean(0))
 
     def retarget_real(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, target: float) -> torch.Tensor:
         # d_loss gives the relative logit C(x_r) - mean C(x_f) the target 1; as for BCE, lowering it adds (1 - target) x that.
-        return (1 - target) * (real_logits - fake_logits.mean()).mean()
+        return (1 - target) * (real_logits - fake_logits.mean(0)).mean(0)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return _bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0)
+        return _bce(real_logits - fake_logits.mean(0), 1.0) + _bce(fake_logits - real_logits.mean(0), 0.0)
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         if real_logits is None:
             raise ValueError("the relativistic loss needs D's logits on real data in the G step")
-        return _bce(fake_logits - real_logits.mean(), 1.0) + _bce(real_logits - fake_logits.mean(), 0.0)
+        return _bce(fake_logits - real_logits.mean(0), 1.0) + _bce(real_logits - fake_logits.mean(0), 0.0)

@@ -30,10 +30,10 @@ class WGANGP(GANLoss):
         self.gp_weight = nonnegative("loss.gp_weight", gp_weight)  # lambda of the paper
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return fake_logits.mean() - real_logits.mean()  # -(W1 estimate)
+        return fake_logits.mean(0) - real_logits.mean(0)  # -(W1 estimate)
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
-        return -fake_logits.mean()
+        return -fake_logits.mean(0)
 
     def d_extra(self, s: DStep) -> torch.Tensor:
         return self.gp_weight * s.members.mean(gradient_penalty(s.D, s.real, s.fake))

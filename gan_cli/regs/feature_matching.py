@@ -18,4 +18,4 @@ class FeatureMatching(Hooks):
             real = features(s.D, s.real).float()
         fake = features(s.D, s.fake).float()
         # Each member matches the means of its own batches.
-        return self.weight * s.members.map(lambda r, f: (r.mean(0) - f.mean(0)).pow(2).sum(), real, fake)
+        return self.weight * s.members.map(lambda r, f: (r.mean(0) - f.mean(0)).pow(2).sum(-1), real, fake)
