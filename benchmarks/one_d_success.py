@@ -22,7 +22,7 @@ from gan_cli.report import wilson
 
 def train(out: Path, seeds: str, overrides: list[str]) -> None:
     first, last = (int(s) for s in seeds.split(":"))
-    command = ["gan", "train", f"population={last - first}", f"seed={first}", f"hydra.run.dir={out}", *overrides]
+    command = [str(Path(sys.executable).with_name("gan")), "train", f"population={last - first}", f"seed={first}", f"hydra.run.dir={out}", *overrides]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)
 
