@@ -192,17 +192,17 @@ def test_the_older_image_mlps_are_reachable_by_options(mnist_root: Path) -> None
 
 
 def test_the_toy_mlps_keep_their_layers(mnist_root: Path) -> None:
-    G, D = _mlp("gaussian", mnist_root)  # 1-D: the 50-line GAN's small tanh MLP
-    assert _layers(G) == ["Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
-    assert _layers(D) == ["Flatten", "Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
+    G, D = _mlp("gaussian", mnist_root)  # 1-D: the 50-line GAN's sizes, with LeakyReLU
+    assert _layers(G) == ["Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
+    assert _layers(D) == ["Flatten", "Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
     G, D = _mlp("ring2d", mnist_root)  # points in the plane: two LeakyReLU layers of 128, D mirrored
     assert _layers(G) == ["Linear(16,128)", "LeakyReLU", "Linear(128,128)", "LeakyReLU", "Linear(128,2)"]
     assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "LeakyReLU", "Linear(128,1)"]
     G, D = _mlp("ring2d", mnist_root, "model.hidden=[64,32]")  # D mirrors G's widths when only G's are given
     assert _layers(D) == ["Flatten", "Linear(2,32)", "LeakyReLU", "Linear(32,64)", "LeakyReLU", "Linear(64,1)"]
-    G, D = _mlp("gaussian", mnist_root, "model.act=leaky_relu")  # the activation is an option of both nets
-    assert _layers(G) == ["Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
-    assert _layers(D) == ["Flatten", "Linear(1,32)", "LeakyReLU", "Linear(32,32)", "LeakyReLU", "Linear(32,1)"]
+    G, D = _mlp("gaussian", mnist_root, "model.act=tanh")  # the activation is an option of both nets
+    assert _layers(G) == ["Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
+    assert _layers(D) == ["Flatten", "Linear(1,32)", "Tanh", "Linear(32,32)", "Tanh", "Linear(32,1)"]
 
 
 def test_mlp_batch_norm_is_an_option_of_either_net(mnist_root: Path) -> None:

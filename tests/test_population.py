@@ -361,7 +361,7 @@ def test_a_populations_folder_given_as_a_checkpoint_names_its_members(population
 
 
 def test_plain_networks_run_as_batched_products_and_the_rest_through_vmap_with_the_same_numbers() -> None:
-    plain = _trainer(3, 0)  # the 1-D MLPs: Linear, tanh, flatten
+    plain = _trainer(3, 0)  # the 1-D MLPs: Linear, LeakyReLU, flatten
     headed = _trainer(3, 0, "data=ring2d", "+reg=[minibatch_std]")  # a trick's head on D: needs vmap
     assert plain.exp.G._direct[0] is not None and plain.exp.D._direct[0] is not None
     assert headed.exp.G._direct[0] is not None and headed.exp.D._direct[0] is None
