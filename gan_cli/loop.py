@@ -46,8 +46,8 @@ class LoopResult:
 
 
 class Trainer:
-    def __init__(self, exp: Experiment, opts: LoopOptions, seed: int) -> None:
-        self.exp, self.opts, self.seed = exp, opts, seed
+    def __init__(self, exp: Experiment, opts: LoopOptions) -> None:
+        self.exp, self.opts = exp, opts  # the seeds are the members': exp.members.seeds
         self.members = m = exp.members
         self.step = 0
         self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round

@@ -50,7 +50,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         return dry_run(exp)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(exp, loop_options(cfg), seed=cfg.seed)
+    trainer = Trainer(exp, loop_options(cfg))
     if state is not None:
         resume.continue_from(trainer, state, cfg)
         resume.record_config(run_dir, cfg, overrides)

@@ -27,7 +27,7 @@ SEEDS = (3, 4, 5)
 
 def _trainer(population: int, seed: int, *extra: str) -> Trainer:
     cfg, _ = compose_config("train", [f"population={population}", f"seed={seed}", "batch_size=16", "device=cpu", *extra])
-    return Trainer(build(cfg), loop_options(cfg), seed=seed)
+    return Trainer(build(cfg), loop_options(cfg))
 
 
 def _rounds(trainer: Trainer, n: int) -> None:

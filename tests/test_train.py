@@ -149,7 +149,7 @@ def _trainer(loss: str, *extra: str):  # noqa: ANN202
 
     cfg, _ = compose_config("train", [f"loss={loss}", "model.dropout=0", "batch_size=16", "device=cpu", *extra])
     torch.manual_seed(0)
-    return Trainer(build(cfg), loop_options(cfg), seed=0)
+    return Trainer(build(cfg), loop_options(cfg))
 
 
 @pytest.mark.parametrize(
