@@ -26,4 +26,4 @@ class Gaussian(OneDimensional):
         return scipy.stats.norm(loc=self.mean, scale=self.std)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, 1, generator=generator) * self.std + self.mean  # (n, 1)
+        return torch.randn(n, 1, generator=generator).mul_(self.std).add_(self.mean)  # (n, 1); in place: a population draws K of these a step
