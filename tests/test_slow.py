@@ -16,16 +16,15 @@ REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.slow
 
 
-def test_default_experiment_converges_for_at_least_four_of_ten_seeds(tmp_path: Path) -> None:
+def test_default_experiment_converges_for_at_least_six_of_ten_seeds(tmp_path: Path) -> None:
     gan("train", "-m", "seed=range(10)", f"hydra.sweep.dir={tmp_path}")
     evals = [json.loads(p.read_text())["eval"] for p in sorted(tmp_path.glob("*/metrics.json"))]
     assert len(evals) == 10
     ok = [abs(e["mean"] - 4.0) < 0.1 and abs(e["std"] - 1.25) < 0.1 for e in evals]
     assert ok == [e["success"] for e in evals]
-    # 10/10 here on seeds 0-9 (the seeds it was tuned on), but 75% a seed [68.6%, 80.5%] over 200 untuned seeds
-    # (docs/results.md); another CPU's runs are new draws, so 4 of 10 (missed 1 machine in 300 at 75%, 1 in 70 at 68.6%).
-    # A broken loop or loss converges for none.
-    assert sum(ok) >= 4, evals
+    # 95.5% a seed [91.7%, 97.6%] over 200 seeds it was not tuned on (docs/results.md); another CPU's runs are new
+    # draws, so 6 of 10 (missed by 1 machine in 1,400 at 91.7%, 1 in 25,000 at 95.5%). A broken loop or loss converges for none.
+    assert sum(ok) >= 6, evals
 
 
 @pytest.mark.skipif(not (REAL_MNIST / "MNIST" / "raw").is_dir(), reason="no real MNIST in ../shared/data")
