@@ -42,7 +42,9 @@ def _rounds(trainer: Trainer, n: int) -> None:
 CASES = [
     ["loss=nonsat"],
     ["loss=minimax"],
-    ["loss=relativistic"],  # compares each sample with its own batch's mean: a member's batch, not the population's
+    # compares each sample with its own batch's mean: a member's batch, not the population's. With tanh: a LeakyReLU
+    # unit active on the whole batch gives its bias the same zero gradient as D's last bias (see _ZERO_GRADIENT)
+    ["model.act=tanh", "loss=relativistic"],
     ["loss=hinge"],
     ["loss=lsgan"],
     ["data=ring2d", "+reg=[r1,ema,historical_averaging]"],
