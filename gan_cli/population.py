@@ -97,6 +97,8 @@ class Stacked(nn.Module):
     def _apply(self, fn: Any, recurse: bool = True) -> Stacked:
         super()._apply(fn, recurse)  # .to(device) and the like may replace the tensors
         self._index()
+        if hasattr(self, "_template"):  # member(k) lives where the stack does
+            self._template[0]._apply(fn, recurse)
         return self
 
 

@@ -17,6 +17,7 @@ from gan_cli.build import build
 from gan_cli.latent import Latent
 from gan_cli.log import RunLog
 from gan_cli.loop import Trainer
+from gan_cli.population import Stacked
 from gan_cli.train import loop_options
 from tests.commands import assert_clean_error, gan, run_cli
 from tests.conftest import QUICK, compose_config, run_train
@@ -380,3 +381,12 @@ def test_a_populations_noise_is_each_members_own_draw(dist: str, dim: int, categ
     each = latent.sample_each(7, [torch.Generator().manual_seed(s) for s in SEEDS])
     alone = torch.cat([latent.sample(7, generator=torch.Generator().manual_seed(s)) for s in SEEDS])
     assert torch.equal(each, alone)
+
+
+def test_a_members_own_network_is_its_slice_of_the_stack_wherever_the_stack_moved() -> None:
+    nets = [torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.LeakyReLU(0.2), torch.nn.Linear(3, 1)) for _ in range(3)]
+    stacked = Stacked(nets).double()  # a move the CPU can make: to float64, as .to(device) would move it
+    own = stacked.member(1)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    assert next(own.parameters()).dtype == torch.float64
+    assert torch.equal(own(x), nets[1].double()(x))  # member 1's own numbers, not member 0's
