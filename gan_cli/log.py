@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from rich.table import Table
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG as HPARAMS_TAG
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 console = Console(highlight=False, soft_wrap=True)
 logger = logging.getLogger("gan_cli")  # goes to the run folder's train.log (see hydra.job_logging in conf/)
@@ -30,12 +32,12 @@ class RunLog:
         """`purge_step`: a continued run's first new step; readers drop the earlier events from it on,
         which a killed or diverged run had logged past its checkpoint, so no step appears twice."""
         self.tb_dir = run_dir / "tb"
-        self.writer = SummaryWriter(str(self.tb_dir), purge_step=purge_step)
+        self.writer = open_writer_read_last(self.tb_dir, purge_step)
 
     def restart(self, purge_step: int) -> None:
         """Go on logging from an earlier step (after a roll-back)."""
         self.close()
-        self.writer = SummaryWriter(str(self.tb_dir), purge_step=purge_step)
+        self.writer = open_writer_read_last(self.tb_dir, purge_step)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         for tag, value in values.items():
@@ -55,9 +57,14 @@ class RunLog:
         for old in self.tb_dir.glob("events.out.tfevents.*"):
             if _holds_hparams(old):
                 old.unlink()
-        # run_name="." keeps the hparams record in this run's own folder instead of a new sub-run; at the final
-        # step, so a record past the checkpoint a run continues from (a diverged end) is purged like any other point.
-        self.writer.add_hparams(dict(hparams), finite, run_name=".", global_step=step)
+        # What SummaryWriter.add_hparams does, in a file of the run's own folder (add_hparams would make a sub-run)
+        # that is read after the run's scalars; at the final step, so a record past the checkpoint a run continues
+        # from (a diverged end) is purged like any other point.
+        with open_writer_read_last(self.tb_dir, purge_step=None) as record:
+            for summary in hparams_summaries(dict(hparams), finite):
+                record.file_writer.add_summary(summary, step)
+            for tag, value in finite.items():
+                record.add_scalar(tag, value, step)
 
     @contextlib.contextmanager
     def progress(self, total: int, start: int) -> Iterator[ProgressBar]:
@@ -80,8 +87,25 @@ class RunLog:
         self.writer.close()
 
 
+def open_writer_read_last(tb_dir: Path, purge_step: int | None) -> SummaryWriter:
+    """A TensorBoard writer whose new event file TensorBoard reads after every file already in `tb_dir`.
+
+    TensorBoard reads a folder's files in the order of their names: the second, host, pid, then a counter, so two
+    made in one second can come in the wrong order ("...vm.7.100" before "...vm.7.99"), and a continued run's purge
+    would then wipe the points written after it. In that rare second, open again in the next."""
+    while True:
+        before = set(tb_dir.glob("events.out.tfevents.*"))
+        writer = SummaryWriter(str(tb_dir), purge_step=purge_step)
+        (new,) = set(tb_dir.glob("events.out.tfevents.*")) - before
+        if all(new.name > old.name for old in before):
+            return writer
+        writer.close()
+        new.unlink()
+        time.sleep(1.01 - time.time() % 1)
+
+
 def _holds_hparams(path: Path) -> bool:
-    # add_hparams writes its record (and the final/* points) through a writer of its own, into a file of its own,
+    # RunLog.hparams writes its record (and the final/* points) through a writer of its own, into a file of its own,
     # whose first events (after the file's version) are the record: reading a run's whole log for it took longer
     # than a toy run's training.
     head = itertools.islice(EventFileLoader(str(path)).Load(), 4)

@@ -19,6 +19,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
+from gan_cli.log import RunLog
 from tests.commands import ENV, GAN, assert_clean_error, gan
 from tests.conftest import run_train
 from tests.tb import events
@@ -137,6 +138,24 @@ def short_run(tmp_path: Path) -> Path:
     run = tmp_path / "short"
     run_train(["steps=20", "log_every=5", "eval.every=10", "eval.n=200", "eval.n_during=200", "device=cpu"], run)
     return run
+
+
+def test_a_continued_log_keeps_its_end_when_two_event_files_share_a_second(tmp_path: Path, monkeypatch) -> None:
+    """TensorBoard reads a folder's event files in the order of their names, whose counter sorts as text: made in one
+    second, "...vm.7.10" comes before "...vm.7.9", and the continued run's purge would wipe its own final points."""
+    from tensorboard.summary.writer import event_file_writer
+
+    monkeypatch.setattr(event_file_writer, "_global_uid", event_file_writer.AtomicCounter(9))
+    time.sleep(1 - time.time() % 1)  # the start of a second: both files are made within it
+    log = RunLog(tmp_path, purge_step=21)
+    for step in (25, 30):
+        log.scalars(step, {"loss/D": 1.0})
+    log.hparams({"seed": 0}, {"final/w1": 0.5}, step=30)
+    log.close()
+    acc = events(tmp_path / "tb")
+    assert [p.step for p in acc.Scalars("loss/D")] == [25, 30]
+    assert [p.step for p in acc.Scalars("final/w1")] == [30]
+    assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
 
 
 def test_resume_may_change_steps_and_intervals_but_not_what_the_weights_are(short_run: Path) -> None:
