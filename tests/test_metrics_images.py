@@ -20,6 +20,7 @@ from gan_cli.metrics.images import (
     classifier_score,
     frechet_distance,
     image_metrics,
+    real_side,
     kid,
     modes_covered,
     precision_recall,
@@ -273,6 +274,21 @@ def test_image_metrics_records_its_provenance() -> None:
     for key in ("fd", "kid", "kid_std", "classifier_score", "precision", "recall"):
         assert isinstance(m[key], float) and np.isfinite(m[key]), key
     assert 1 <= m["classifier_score"] <= 10 and 0 <= m["modes_covered"] <= 10
+
+
+def test_the_real_side_computed_once_reads_as_computing_it_at_every_evaluation(mnist_root: Path) -> None:
+    from gan_cli.data.mnist import MNIST
+
+    model, _ = load_classifier()
+    g = torch.Generator().manual_seed(0)
+    fake_a, fake_b = (torch.rand(120, 1, 28, 28, generator=g) * 2 - 1 for _ in range(2))
+    data = MNIST(root=str(mnist_root), download=False)
+    data.evaluate(fake_a)
+    assert data.evaluate(fake_b) == MNIST(root=str(mnist_root), download=False).evaluate(fake_b)  # the second reused the first's
+    real, fake = real_side(data.images(train=False), model), real_side(data.images(train=True)[:120], model)
+    # The kept radii are the ones precision_recall would draw for itself (k = 3); training digits sit near their edges
+    assert 0 < precision_recall(real.features, fake.features)[0] < 1
+    assert precision_recall(real.features, fake.features, real_radii=real.radii) == precision_recall(real.features, fake.features)
 
 
 def test_image_metrics_refuses_images_out_of_range_or_shape() -> None:

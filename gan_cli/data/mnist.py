@@ -54,6 +54,7 @@ class MNIST(ImageData):
         self.root, self.download, self.train = Path(root).expanduser(), bool(download), bool(train)
         self._loaded: dict[bool, torch.Tensor] = {}
         self._classifier: tuple[torch.nn.Module, str] | None = None
+        self._real: Any = None  # the test digits' features and radii (metrics.images.RealSide), made at the first evaluation
 
     def _missing_message(self, why: str, train: bool) -> str:
         raw = self.root / "MNIST" / "raw"
@@ -89,13 +90,15 @@ class MNIST(ImageData):
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         """The shipped classifier's metrics against the 10k test digits (never the training split G saw)."""
         from gan_cli.eval.classifier import floor, load_classifier
-        from gan_cli.metrics.images import image_metrics
+        from gan_cli.metrics.images import image_metrics, real_side
 
         if self._classifier is None:
             self._classifier = load_classifier("cpu")
         classifier, sha256 = self._classifier
         reference = self.images(train=False)
-        metrics = image_metrics(fake.detach().float().cpu(), reference, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
+        if self._real is None:
+            self._real = real_side(reference, classifier)
+        metrics = image_metrics(fake.detach().float().cpu(), self._real, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
         metrics["success"] = metrics["modes_covered"] == 10
         metrics["collapsed"] = metrics["modes_covered"] <= 5  # half the digits or fewer
         metrics["floor"] = floor()  # what real digits score, so a reader knows what "perfect" reads as

@@ -3,12 +3,14 @@
 The functions on features and probabilities are pure (numpy or torch arrays in, numbers out);
 image_metrics() runs the classifier once over both image sets and gathers every number with
 its provenance (sample counts, the extractor's sha256, the reference split), since a value
-like FD means nothing without them.
+like FD means nothing without them. The real side (RealSide) can be computed once and reused:
+a run evaluates against the same 10k test digits at every evaluation.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -100,14 +102,19 @@ def _inside_manifold(points: torch.Tensor, centres: torch.Tensor, radii: torch.T
     return float(torch.cat(hits).double().mean())
 
 
-def precision_recall(real_feat: ArrayLike, fake_feat: ArrayLike, k: int = 3, chunk: int = 1000) -> tuple[float, float]:
-    """Improved precision and recall from k-NN radii manifolds (Kynkäänniemi et al. 2019)."""
+def precision_recall(
+    real_feat: ArrayLike, fake_feat: ArrayLike, k: int = 3, chunk: int = 1000, real_radii: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """Improved precision and recall from k-NN radii manifolds (Kynkäänniemi et al. 2019).
+
+    `real_radii`: the real features' k-NN radii when already known (RealSide), as this would compute them."""
     real = torch.as_tensor(_as_float64(real_feat, "real_feat"))
     fake = torch.as_tensor(_as_float64(fake_feat, "fake_feat"))
     if real.shape[1] != fake.shape[1] or min(len(real), len(fake)) <= k:
         raise ValueError(f"need more than k={k} samples of the same dimension on each side, got {tuple(real.shape)} and {tuple(fake.shape)}")
     # Chunks of rows: 10k x 10k float64 distances would be 800 MB at once, 1000 rows are 80 MB.
-    precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k, chunk), chunk)
+    radii = _kth_neighbour_radii(real, k, chunk) if real_radii is None else real_radii
+    precision = _inside_manifold(fake, real, radii, chunk)
     recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k, chunk), chunk)
     return precision, recall
 
@@ -148,17 +155,35 @@ def _check_images(images: ArrayLike, name: str) -> None:
         raise UserError(f"the {name} images range over [{lo:.3g}, {hi:.3g}]; the classifier expects pixels in [-1, 1] (G's tanh range). Rescale them, e.g. x / 127.5 - 1 for 0..255.")
 
 
-def image_metrics(
-    fake: ArrayLike, real: ArrayLike, classifier: MnistClassifier, sha256: str, reference: str, batch_size: int = 500
-) -> dict[str, Any]:
-    """Every image metric of `fake` against `real` (both (N, 1, 28, 28) in [-1, 1]) in one flat dict with its provenance."""
-    _check_images(fake, "generated")
+@dataclass(frozen=True)
+class RealSide:
+    """What image_metrics needs of the real images; the same for every evaluation against them."""
+
+    features: np.ndarray  # (N, D) float64 classifier features
+    radii: torch.Tensor  # (N,) each feature's distance to its k-th nearest neighbour: the real manifold of precision
+
+
+def real_side(real: ArrayLike, classifier: MnistClassifier, batch_size: int = 500, k: int = 3, chunk: int = 1000) -> RealSide:
+    """The classifier's features of `real` ((N, 1, 28, 28) in [-1, 1]) and their k-NN radii: about half an
+    evaluation's time on CPU, so a run computes them once."""
     _check_images(real, "reference")
     classifier.eval()  # batch norm and dropout in training mode would make features depend on the batch
+    features, _ = _extract(real, classifier, batch_size)
+    return RealSide(features, _kth_neighbour_radii(torch.as_tensor(features), k, chunk))
+
+
+def image_metrics(
+    fake: ArrayLike, real: ArrayLike | RealSide, classifier: MnistClassifier, sha256: str, reference: str, batch_size: int = 500
+) -> dict[str, Any]:
+    """Every image metric of `fake` against `real` (both (N, 1, 28, 28) in [-1, 1], or the real side computed
+    once) in one flat dict with its provenance."""
+    _check_images(fake, "generated")
+    real = real if isinstance(real, RealSide) else real_side(real, classifier, batch_size)
+    classifier.eval()  # batch norm and dropout in training mode would make features depend on the batch
     fake_feat, fake_probs = _extract(fake, classifier, batch_size)
-    real_feat, _ = _extract(real, classifier, batch_size)
+    real_feat = real.features
     kid_mean, kid_std = kid(fake_feat, real_feat)
-    precision, recall = precision_recall(real_feat, fake_feat)
+    precision, recall = precision_recall(real_feat, fake_feat, real_radii=real.radii)
     counts = class_histogram(fake_probs)
     return {
         "fd": frechet_distance(fake_feat, real_feat),
