@@ -210,13 +210,15 @@ def test_mlp_batch_norm_is_an_option_of_either_net(mnist_root: Path) -> None:
     G, D = _mlp("ring2d", mnist_root, "model.g_norm=batch", "model.d_norm=batch")  # never next to z or the input
     assert _layers(G) == ["Linear(16,128)", "LeakyReLU", "Linear(128,128)", "BatchNorm1d(128)", "LeakyReLU", "Linear(128,2)"]
     assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "BatchNorm1d(128)", "LeakyReLU", "Linear(128,1)"]
+    _, D = _mlp("ring2d", mnist_root, "model.d_norm=layer")  # each sample normalised alone
+    assert _layers(D) == ["Flatten", "Linear(2,128)", "LeakyReLU", "Linear(128,128)", "LayerNorm", "LeakyReLU", "Linear(128,1)"]
 
 
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("model.g_norm=layer", "model.g_norm='layer' is not one of batch, none"),
-        ("model.d_norm=group", "model.d_norm='group' is not one of batch, none"),
+        ("model.g_norm=instance", "model.g_norm='instance' is not one of batch, layer, none"),
+        ("model.d_norm=group", "model.d_norm='group' is not one of batch, layer, none"),
         ("model.d_hidden=[]", "model.d_hidden=[] is not allowed"),
         ("model.hidden=5", "model.hidden=5 is not allowed: give 1 to 16 layer widths"),
         ("model.act=relu", "model.act='relu' is not one of tanh, leaky_relu"),

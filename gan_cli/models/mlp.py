@@ -21,7 +21,12 @@ from gan_cli.errors import UserError
 from gan_cli.models import checks
 from gan_cli.models.base import SequentialDiscriminator
 
-NORMS = ("batch", "none")
+NORMS = ("batch", "layer", "none")
+
+
+def _normalisation(kind: str, width: int) -> nn.Module | None:
+    # Batch norm mixes a batch's samples; layer norm normalises each sample alone (safe in D, and with wgan_gp or r1).
+    return {"batch": lambda: nn.BatchNorm1d(width), "layer": lambda: nn.LayerNorm(width), "none": lambda: None}[kind]()
 
 
 def _leaky() -> nn.Module:
@@ -68,8 +73,9 @@ class Generator(nn.Module):
         width = latent_dim
         for i, h in enumerate(hidden):
             layers.append(nn.Linear(width, h))  # (B, h)
-            if norm == "batch" and i > 0:  # not on the first layer, as in PyTorch-GAN: it would only rescale z
-                layers.append(nn.BatchNorm1d(h))  # (B, h)
+            normalise = _normalisation(norm, h) if i > 0 else None  # not on the first layer, as in PyTorch-GAN: it would only rescale z
+            if normalise is not None:
+                layers.append(normalise)  # (B, h)
             layers.append(act())
             width = h
         layers.append(nn.Linear(width, math.prod(sample_shape)))  # (B, numel)
@@ -88,8 +94,9 @@ class Discriminator(SequentialDiscriminator):
         width = math.prod(sample_shape)
         for i, h in enumerate(hidden):
             layers.append(nn.Linear(width, h))  # (B, h)
-            if norm == "batch" and i > 0:  # not on the pixels, as in the DCGAN's D
-                layers.append(nn.BatchNorm1d(h))  # (B, h)
+            normalise = _normalisation(norm, h) if i > 0 else None  # not on the first layer, as in the DCGAN's D
+            if normalise is not None:
+                layers.append(normalise)  # (B, h)
             layers.append(act())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
@@ -109,7 +116,7 @@ def _widths(key: str, widths: Sequence[int], first: int, last: int) -> list[int]
 
 def _norm(key: str, value: str) -> str:
     if value not in NORMS:
-        raise UserError(f"{key}={value!r} is not one of {', '.join(NORMS)}; e.g. {key}=none for layers without batch norm.")
+        raise UserError(f"{key}={value!r} is not one of {', '.join(NORMS)}; e.g. {key}=none for layers without normalisation.")
     return value
 
 
@@ -120,8 +127,8 @@ def build(
     hidden: Sequence[int] | None = None,  # G's layer widths; null: [128, 256, 512, 1024] for images, [128, 128] for 2-D, [32, 32] for 1-D
     d_hidden: Sequence[int] | None = None,  # D's layer widths from the input on; null: [1024, 512, 256] for images, else G's reversed
     dropout: float | None = None,  # D's dropout after each hidden layer; null: 0 (none)
-    g_norm: str | None = None,  # G's normalisation after each hidden layer but the first: batch or none; null: batch for images, else none
-    d_norm: str | None = None,  # D's normalisation after each hidden layer but the first: batch or none; null: none
+    g_norm: str | None = None,  # G's normalisation after each hidden layer but the first: batch, layer or none; null: batch for images, else none
+    d_norm: str | None = None,  # D's normalisation after each hidden layer but the first: batch, layer or none; null: none
     act: str | None = None,  # the hidden layers' activation: tanh or leaky_relu (slope 0.2); null: leaky_relu
 ) -> tuple[nn.Module, nn.Module]:
     numel = math.prod(sample_shape)
