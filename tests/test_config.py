@@ -170,10 +170,9 @@ TUTORIAL_D = [
     "Linear(512,256)", "LeakyReLU", "Dropout(0.3)",
     "Linear(256,1)",
 ]  # fmt: skip
-DEFAULT_D = [layer for layer in TUTORIAL_D if not layer.startswith("Dropout")]  # the tutorial's D without its dropout
 
 
-def test_the_image_mlp_has_pytorch_gans_batch_norm_g_and_the_tutorial_d_without_dropout(mnist_root: Path) -> None:
+def test_the_image_mlp_has_pytorch_gans_batch_norm_g_and_the_tutorial_d(mnist_root: Path) -> None:
     G, D = _mlp("mnist", mnist_root)
     assert _layers(G) == [
         "Linear(100,128)", "LeakyReLU",  # no batch norm next to z
@@ -182,11 +181,11 @@ def test_the_image_mlp_has_pytorch_gans_batch_norm_g_and_the_tutorial_d_without_
         "Linear(512,1024)", "BatchNorm1d(1024)", "LeakyReLU",
         "Linear(1024,784)", "Tanh",
     ]  # fmt: skip
-    assert _layers(D) == DEFAULT_D
+    assert _layers(D) == TUTORIAL_D
 
 
 def test_the_older_image_mlps_are_reachable_by_options(mnist_root: Path) -> None:
-    G, D = _mlp("mnist", mnist_root, "model.g_norm=none", "model.hidden=[256,512,1024]", "model.dropout=0.3")  # the MLP before batch norm
+    G, D = _mlp("mnist", mnist_root, "model.g_norm=none", "model.hidden=[256,512,1024]")  # the MLP before batch norm
     assert (_layers(G), _layers(D)) == (OLD_G, TUTORIAL_D)
     _, D = _mlp("mnist", mnist_root, "model.d_hidden=[512,256]", "model.dropout=0")  # PyTorch-GAN's D
     assert _layers(D) == ["Flatten", "Linear(784,512)", "LeakyReLU", "Linear(512,256)", "LeakyReLU", "Linear(256,1)"]
