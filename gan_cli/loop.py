@@ -14,6 +14,7 @@ from gan_cli.generate import generate
 from gan_cli.hooks import DStep, GStep
 from gan_cli.log import RunLog
 from gan_cli.population import take
+from gan_cli.precision import Amp, autocast, scaler
 from gan_cli.rng import set_rng_state
 
 TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* mean what the loss's d_meaning says
@@ -25,7 +26,7 @@ class LoopOptions:
     batch_size: int
     d_steps: int = 1  # D updates per round
     g_steps: int = 1  # G updates per round
-    amp: bool = False  # float16 autocast + gradient scaling (CUDA)
+    amp: Amp = "none"  # "bf16": bfloat16 autocast (CPU, CUDA); "fp16": float16 autocast + gradient scaling (CUDA)
     log_every: int = 50
     sample_every: int = 500
     ckpt_every: int = 1000
@@ -65,10 +66,8 @@ class Trainer:
         self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
-        device_type = exp.device.type
-        self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
-        self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
-        self.scaler_g = torch.amp.GradScaler(device_type, enabled=opts.amp)
+        self._autocast = lambda: autocast(opts.amp, exp.device)
+        self.scaler_d, self.scaler_g = scaler(opts.amp, exp.device), scaler(opts.amp, exp.device)
         # Decay damps the oscillation that GAN training ends in, so the last G is a settled one.
         self.schedulers = (
             [torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total_iters=opts.steps) for opt in (exp.opt_d, exp.opt_g)]
