@@ -124,11 +124,14 @@ class Trainer:
         real = self.last_real = self.real_batch()
         z = m.latent(e.latent, len(real) // m.count, e.device)
         with torch.no_grad(), self._autocast():
-            fake = e.G(z)  # no graph into G: this is the detached fake batch
+            # No graph into G: this is the detached fake batch. Float32 like the real one, so that under amp D and the
+            # tricks (instance noise, penalties, heads that recompute D's features) see both batches in one precision.
+            fake = e.G(z).float()
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # (K, 3)
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()  # the loss and the tricks work in float32
+        parts = m.map(self._d_terms, real_logits, fake_logits)  # (K, 3)
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
@@ -147,13 +150,15 @@ class Trainer:
         try:
             real = self.d_input(self.last_real)
             with self._autocast():
-                fake = self.d_input(e.G(z))
-                fake_logits = e.D(fake)
+                fake = e.G(z).float()  # as in d_step; the cast passes G's gradient back unchanged
+            fake = self.d_input(fake)
+            with self._autocast():
+                fake_logits = e.D(fake).float()
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
             if real_logits is None:
-                loss = m.map(e.loss.g_loss, fake_logits.float())
+                loss = m.map(e.loss.g_loss, fake_logits)
             else:
-                loss = m.map(e.loss.g_loss, fake_logits.float(), real_logits)
+                loss = m.map(e.loss.g_loss, fake_logits, real_logits)
             step = GStep(e.D, e.G, real, fake, fake_logits, z, m)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
