@@ -201,8 +201,11 @@ class Trainer:
         e.D.load_state_dict(state["D"])
         e.opt_g.load_state_dict(state["opt_g"])
         e.opt_d.load_state_dict(state["opt_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
+        for kept, saved in ((self.scaler_g, state["scaler_g"]), (self.scaler_d, state["scaler_d"])):
+            # Only an amp=fp16 run saves a scale, and only one trains with it: amp may change on resume, and a
+            # scaler that meets no saved scale starts from its initial one, as a new fp16 run does.
+            if kept.is_enabled() and saved:
+                kept.load_state_dict(saved)
         for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(saved)
             if scheduler.total_iters != self.opts.steps:  # resumed with a new `steps`: decay as if planned so
