@@ -14,6 +14,7 @@ from gan_cli.generate import generate
 from gan_cli.hooks import DStep, GStep
 from gan_cli.log import RunLog
 from gan_cli.population import take
+from gan_cli.precision import Amp, autocast, scaler
 from gan_cli.rng import set_rng_state
 
 TAGS = ("loss/D", "loss/G", "D/real", "D/fake")  # stable TensorBoard tags; D/* mean what the loss's d_meaning says
@@ -25,7 +26,7 @@ class LoopOptions:
     batch_size: int
     d_steps: int = 1  # D updates per round
     g_steps: int = 1  # G updates per round
-    amp: bool = False  # float16 autocast + gradient scaling (CUDA)
+    amp: Amp = "none"  # "bf16": bfloat16 autocast (CPU, CUDA); "fp16": float16 autocast + gradient scaling (CUDA)
     log_every: int = 50
     sample_every: int = 500
     ckpt_every: int = 1000
@@ -65,10 +66,8 @@ class Trainer:
         self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
-        device_type = exp.device.type
-        self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
-        self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
-        self.scaler_g = torch.amp.GradScaler(device_type, enabled=opts.amp)
+        self._autocast = lambda: autocast(opts.amp, exp.device)
+        self.scaler_d, self.scaler_g = scaler(opts.amp, exp.device), scaler(opts.amp, exp.device)
         # Decay damps the oscillation that GAN training ends in, so the last G is a settled one.
         self.schedulers = (
             [torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total_iters=opts.steps) for opt in (exp.opt_d, exp.opt_g)]
@@ -125,11 +124,14 @@ class Trainer:
         real = self.last_real = self.real_batch()
         z = m.latent(e.latent, len(real) // m.count, e.device)
         with torch.no_grad(), self._autocast():
-            fake = e.G(z)  # no graph into G: this is the detached fake batch
+            # No graph into G: this is the detached fake batch. Float32 like the real one, so that under amp D and the
+            # tricks (instance noise, penalties, heads that recompute D's features) see both batches in one precision.
+            fake = e.G(z).float()
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # (K, 3)
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()  # the loss and the tricks work in float32
+        parts = m.map(self._d_terms, real_logits, fake_logits)  # (K, 3)
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
@@ -148,13 +150,15 @@ class Trainer:
         try:
             real = self.d_input(self.last_real)
             with self._autocast():
-                fake = self.d_input(e.G(z))
-                fake_logits = e.D(fake)
+                fake = e.G(z).float()  # as in d_step; the cast passes G's gradient back unchanged
+            fake = self.d_input(fake)
+            with self._autocast():
+                fake_logits = e.D(fake).float()
                 real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
             if real_logits is None:
-                loss = m.map(e.loss.g_loss, fake_logits.float())
+                loss = m.map(e.loss.g_loss, fake_logits)
             else:
-                loss = m.map(e.loss.g_loss, fake_logits.float(), real_logits)
+                loss = m.map(e.loss.g_loss, fake_logits, real_logits)
             step = GStep(e.D, e.G, real, fake, fake_logits, z, m)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
@@ -197,8 +201,11 @@ class Trainer:
         e.D.load_state_dict(state["D"])
         e.opt_g.load_state_dict(state["opt_g"])
         e.opt_d.load_state_dict(state["opt_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
+        for kept, saved in ((self.scaler_g, state["scaler_g"]), (self.scaler_d, state["scaler_d"])):
+            # Only an amp=fp16 run saves a scale, and only one trains with it: amp may change on resume, and a
+            # scaler that meets no saved scale starts from its initial one, as a new fp16 run does.
+            if kept.is_enabled() and saved:
+                kept.load_state_dict(saved)
         for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(saved)
             if scheduler.total_iters != self.opts.steps:  # resumed with a new `steps`: decay as if planned so

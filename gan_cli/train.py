@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
-from gan_cli import population, resolvers, resume, summary
+from gan_cli import population, precision, resolvers, resume, summary
 from gan_cli.build import Experiment
 from gan_cli.compat import build_or_explain
 from gan_cli.divergence import train_with_retries
@@ -106,13 +106,13 @@ class MemberRun:
 
 def prepare(cfg: DictConfig) -> Experiment:
     """Check every option, set threads and seeds, and build the experiment on its device; print the hooks' advice."""
+    precision.upgrade(cfg)  # amp=true/false, from older command lines and checkpoints
     check(cfg, TRAIN_RULES, extra=("reg",))  # +reg=[...] is the one addition the configs expect
     population.check(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     exp = build_or_explain(cfg)  # seeds the RNGs (each member's in turn) before it builds the networks
-    if cfg.amp and exp.device.type != "cuda":
-        raise UserError(f"amp=true needs a CUDA device, but this run is on {exp.device.type}. Drop amp=true, or use device=cuda.")
+    precision.check(cfg.amp, exp.device)
     if exp.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     for note in filter(None, (hook.advice(exp.D) for hook in (exp.loss, *exp.regs))):

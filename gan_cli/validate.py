@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from gan_cli.errors import UserError
+from gan_cli.precision import MODES
 
 Rule = tuple[str, Callable[[Any], bool], str]
 
@@ -45,7 +46,7 @@ TRAIN_RULES: list[Rule] = [
     ("batch_size", _int(1, 2**20), "a whole number from 1 to 1048576"),
     ("d_steps", _int(1), "a whole number >= 1"),
     ("g_steps", _int(1), "a whole number >= 1"),
-    ("amp", lambda v: isinstance(v, bool), "true or false"),
+    ("amp", lambda v: v in MODES, "none, bf16 (bfloat16, CPU or CUDA) or fp16 (float16 with gradient scaling, CUDA)"),
     ("optim.g.lr", _positive_number, "a finite number > 0, e.g. 2e-4"),
     ("optim.d.lr", _positive_number, "a finite number > 0, e.g. 2e-4"),
     ("optim.g.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),

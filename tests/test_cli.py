@@ -127,7 +127,7 @@ def test_bad_train_settings_end_in_one_clear_message(args: list[str], phrases: l
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_absent_device(tmp_path: Path) -> None:
     assert_clean_error(gan("train", "device=cuda", f"hydra.run.dir={tmp_path}", status=2), "device=cuda", "device=cpu")
-    assert_clean_error(gan("train", "amp=true", "device=cpu", f"hydra.run.dir={tmp_path}", status=2), "amp=true needs a CUDA device")
+    assert_clean_error(gan("train", "amp=true", "device=cpu", f"hydra.run.dir={tmp_path}", status=2), "what amp=true means) needs a CUDA device", "Use amp=bf16")
 
 
 def test_mnist_missing_offline_names_the_root_and_the_files(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ class FeatureMatching(Hooks):
         self.weight = nonnegative("reg.feature_matching.weight", weight)
 
     def g_extra(self, s: GStep) -> torch.Tensor:
+        # Float32 under amp too: both batches are (the loop casts G's samples), and hooks run outside autocast.
         with torch.no_grad():
-            real = features(s.D, s.real).float()
-        fake = features(s.D, s.fake).float()
+            real = features(s.D, s.real)
+        fake = features(s.D, s.fake)
         # Each member matches the means of its own batches.
         return self.weight * s.members.map(lambda r, f: (r.mean(0) - f.mean(0)).pow(2).sum(-1), real, fake)

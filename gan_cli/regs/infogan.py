@@ -38,7 +38,8 @@ class WithQ(HeadOnD):
         # The loop has just judged this very batch (the fake one), so its features are reused: recomputing them
         # cost a quarter of the DCGAN's step. Any other batch is computed afresh.
         f = self._seen[1] if self._seen is not None and self._seen[0] is x else self.features(x)
-        return self.q(f.flatten(1).float())  # float: under amp the reused features are float16
+        # Q runs in float32 outside autocast, and under amp the reused features are in autocast's bfloat16 or float16.
+        return self.q(f.flatten(1).float())
 
 
 class InfoGAN(Hooks):

@@ -56,14 +56,17 @@ class SpectralNormWeight(nn.Module):
             self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        weight_mat = self._as_matrix(weight)
-        if self.training:
-            self._power_method(weight_mat, self.n_power_iterations)
-        # Clones so a later forward's in-place update does not invalidate this one's graph (loss = D(real) - D(fake)).
-        u = self._u.clone(memory_format=torch.contiguous_format)
-        v = self._v.clone(memory_format=torch.contiguous_format)
-        sigma = torch.vdot(u, torch.mv(weight_mat, v))
-        return weight / sigma
+        # In float32 under amp too: CUDA's autocast runs torch.mv in half precision, which vdot refuses to pair with
+        # the float32 u, and which would round the power method's u and v every step; the layer casts the result.
+        with torch.autocast(weight.device.type, enabled=False):
+            weight_mat = self._as_matrix(weight)
+            if self.training:
+                self._power_method(weight_mat, self.n_power_iterations)
+            # Clones so a later forward's in-place update does not invalidate this one's graph (loss = D(real) - D(fake)).
+            u = self._u.clone(memory_format=torch.contiguous_format)
+            v = self._v.clone(memory_format=torch.contiguous_format)
+            sigma = torch.vdot(u, torch.mv(weight_mat, v))
+            return weight / sigma
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         return value  # the stored `original` is the unnormalised weight, as in torch
