@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -179,6 +180,12 @@ def check(cfg: DictConfig) -> None:
         raise UserError(
             f"resume={cfg.resume} with population={cfg.population}: a population is not continued as a whole; each member is "
             "an ordinary run of its own. Continue one with gan train resume=RUN/seed=S, or start the population afresh."
+        )
+    target = OmegaConf.select(cfg, "cond._target_")
+    if target is not None and get_class(target).conditional:
+        raise UserError(
+            f"cond={cfg.cond._target_.rsplit('.', 1)[-1].lower()} with population={cfg.population}: a population's networks "
+            "are stacked copies of one architecture that take no labels. Train each seed as its own run (gan train -m seed=0,1,2 ...), or drop cond=."
         )
     if cfg.divergence.retries:
         raise UserError(
