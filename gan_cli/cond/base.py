@@ -20,7 +20,7 @@ from torch import nn
 
 from gan_cli.data.base import BatchStream, Data
 from gan_cli.errors import UserError
-from gan_cli.hooks import Hooks
+from gan_cli.hooks import Hooks, feature_dim
 from gan_cli.latent import Latent
 
 
@@ -119,8 +119,7 @@ class Conditional(Unconditional):
         raise NotImplementedError
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
-        from gan_cli.hooks import feature_dim
-
+        # Last of the hooks' wraps (build puts the conditioning after the tricks), so D(x, y) is the outermost call.
         self.D = self.wrap(D, feature_dim(D, sample_shape)).to(next(D.parameters()).device)
         return self.D
 
