@@ -85,7 +85,7 @@ def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_conditional_ring_puts_class_y_on_mode_y(ring_run: Path) -> None:
     metrics = json.loads((ring_run / "metrics.json").read_text())
-    # Seeds 0-2 read 1.0 at 300 steps (docs/results.md) and chance is 1/8; 0.8 leaves room for any machine's floats.
+    # Seeds 0-4 read 1.0 at 300 steps, shuffled labels 0.11-0.14 (docs/results.md): 0.8 leaves room for any machine.
     assert metrics["eval"]["cond_accuracy"] >= 0.8, metrics["eval"]
     assert metrics["eval"]["n"] == 2000  # the existing metrics, on the class-balanced sample
 
