@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gan_cli.cond.base import Unconditional
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
@@ -69,12 +70,20 @@ class Experiment:
     G: nn.Module
     D: nn.Module
     loss: GANLoss
-    regs: list[Hooks]  # the chosen stabilisation tricks (+reg=[...]), in the order given
+    regs: list[Hooks]  # the chosen stabilisation tricks (+reg=[...]), in the order given, then the conditioning's hooks
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     device: torch.device
     arch: dict[str, Any]
     members: Members  # the seeds trained together (one: an ordinary run), each with its own noise
+    cond: Unconditional  # the class conditioning (cond=...): how labels reach G, D and the losses
+
+
+def build_cond(node: Any, data: Data, latent: Latent) -> Unconditional:
+    """The conditioning of `cond=...` (none when a config predates it), bound to the data's classes and z."""
+    cond = make(node, "cond") if node is not None else Unconditional()
+    cond.bind(data, latent)  # refuses unlabelled data; a conditional method widens z by the classes' one-hot
+    return cond
 
 
 def build_nets(cfg: DictConfig, arch: Mapping[str, Any], hooks: list[Hooks], sample_shape: tuple[int, ...], device: torch.device) -> tuple[nn.Module, nn.Module]:
@@ -91,8 +100,9 @@ def build(cfg: DictConfig) -> Experiment:
     device = make(cfg.device, "device")
     data = make(cfg.data, "data")
     latent = make(cfg.latent, "latent")
+    cond = build_cond(cfg.get("cond"), data, latent)
     arch = arch_of(data, latent)
-    loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg"))
+    loss, regs = make(cfg.loss, "loss"), build_regs(cfg.get("reg")) + cond.hooks()  # D's label wrapper goes on last
     for problem in filter(None, (reg.use_loss(loss) for reg in regs)):  # a trick that needs what this loss lacks
         raise UserError(problem)
     seeds = [cfg.seed + k for k in range(cfg.population)]
@@ -118,4 +128,5 @@ def build(cfg: DictConfig) -> Experiment:
         device=device,
         arch=arch,
         members=members,
+        cond=cond,
     )

@@ -20,7 +20,7 @@ from gan_cli.build import make
 from gan_cli.errors import UserError, user_errors
 from gan_cli.generate import generate
 from gan_cli.log import console, evaluation_rows, metric_numbers, summary_table, write_json
-from gan_cli.sample import load_generator
+from gan_cli.sample import conditioning_of, load_generator
 from gan_cli.validate import EVAL_RULES, check
 
 resolvers.register()
@@ -72,7 +72,9 @@ def evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     device = make(cfg.device, "device")
     G, data, latent = load_generator(state, device)
     seeds = list(range(cfg.seed, cfg.seed + cfg.draws))
-    draws = [data.evaluate(generate(G, latent, cfg.n, seed, device)) for seed in seeds]
+    cond = conditioning_of(state)
+    y = cond.eval_labels(cfg.n)  # a conditional G is judged on a class-balanced sample, as in training
+    draws = [data.evaluate(fake) | cond.evaluate(data, fake, y) for fake in (generate(G, latent, cfg.n, seed, device, labels=y) for seed in seeds)]
     metrics, spread = pool(draws) if len(draws) > 1 else (draws[0], {})
     result = {"checkpoint": str(checkpoint.resolve(cfg.ckpt)), "step": state.get("step"), "seed": cfg.seed, "choices": state.get("choices", {}), "eval": metrics}
     if spread:

@@ -8,21 +8,31 @@ from torch import nn
 from gan_cli.latent import Latent
 
 
-def noise(latent: Latent, n: int, seed: int, by_code: bool = False) -> torch.Tensor:
-    """(n, width) noise seeded by `seed`; `by_code`: the same rows, ordered by their categorical code (if any)."""
+def noise(latent: Latent, n: int, seed: int, by_code: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, width) noise seeded by `seed`; `by_code`: the same rows, ordered by their categorical code (if any);
+    `labels` (n,): the code of each row set to these (a conditional G's classes) instead of the drawn ones."""
     z = latent.sample(n, generator=torch.Generator().manual_seed(seed))
+    if labels is not None:
+        z[:, latent.dim :] = torch.nn.functional.one_hot(labels, latent.categories).to(z.dtype)
     return z[latent.code(z).argsort(stable=True)] if by_code and latent.categories else z
 
 
 @torch.no_grad()
 def generate(
-    G: nn.Module, latent: Latent, n: int, seed: int | list[int], device: torch.device, chunk: int = 4096, by_code: bool = False
+    G: nn.Module,
+    latent: Latent,
+    n: int,
+    seed: int | list[int],
+    device: torch.device,
+    chunk: int = 4096,
+    by_code: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(n, *sample_shape) float32 samples on the CPU, from noise seeded by `seed`; G is left in its mode.
 
     A population's G (a list of seeds, one per member) gives n samples of each member, one member after another."""
     seeds = seed if isinstance(seed, list) else [seed]
-    z = torch.stack([noise(latent, n, s, by_code) for s in seeds])  # (K, n, width)
+    z = torch.stack([noise(latent, n, s, by_code, labels) for s in seeds])  # (K, n, width)
     was_training = G.training
     G.eval()  # batch norm uses its running statistics: a sample must not depend on its batch-mates
     try:

@@ -28,6 +28,8 @@ class DStep:
     fake_logits: torch.Tensor
     z: torch.Tensor  # the noise `fake` was made from
     members: Members  # the runs trained at once: a term is one value per member (members.mean, .map, .total)
+    y_real: torch.Tensor | None = None  # (B,) the real batch's classes under a conditional GAN (cond=...), else None
+    y_fake: torch.Tensor | None = None  # (B,) the classes `fake` was asked for (z's one-hot tail), else None
 
 
 @dataclass
@@ -41,6 +43,8 @@ class GStep:
     fake_logits: torch.Tensor
     z: torch.Tensor  # the noise `fake` was made from
     members: Members
+    y_real: torch.Tensor | None = None  # as in DStep
+    y_fake: torch.Tensor | None = None
 
 
 class Hooks:

@@ -46,6 +46,11 @@ class LoopResult:
     diverged_at: int | None = None
 
 
+def _given(y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """D's arguments after x: the labels under a conditional GAN, nothing for an unconditional D."""
+    return () if y is None else (y,)
+
+
 class Trainer:
     def __init__(self, exp: Experiment, opts: LoopOptions) -> None:
         self.exp, self.opts = exp, opts  # the seeds are the members': exp.members.seeds
@@ -53,7 +58,7 @@ class Trainer:
         self.step = 0
         self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round
         # The data order has its own generator, so changing the model never reshuffles the data; each member's is its seed's.
-        self.batches = [exp.data.batches(opts.batch_size, torch.Generator().manual_seed(s), exp.device) for s in m.seeds]
+        self.batches = [exp.cond.batches(exp.data, opts.batch_size, torch.Generator().manual_seed(s), exp.device) for s in m.seeds]
         self.alive = torch.ones(m.count, dtype=torch.bool)  # members whose losses have stayed finite
         self.frozen = False  # whether any member is not alive (a Python flag: the step need not ask the tensor)
         self.diverged_at: list[int | None] = [None] * m.count  # the round each member's losses stopped being finite in
@@ -62,7 +67,7 @@ class Trainer:
             hook.attach(exp.G, exp.D)
         # What samples are drawn from: G, or an average of it when a trick keeps one (EMA).
         self.sampler = next((g for h in self.hooks if (g := h.sampler()) is not None), exp.G)
-        self.last_real: torch.Tensor | None = None  # the round's last real batch, for G-step tricks
+        self.last_real: Any = None  # the round's last real batch (with its labels, if any), for G-step tricks
         self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
@@ -75,8 +80,8 @@ class Trainer:
             else []
         )
 
-    def real_batch(self) -> torch.Tensor:
-        """The next real batch of every member, one after another."""
+    def real_batch(self) -> Any:
+        """The next real batch of every member, one after another (with its labels under a conditional GAN)."""
         return torch.cat([next(stream) for stream in self.batches]) if len(self.batches) > 1 else next(self.batches[0])
 
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,19 +126,21 @@ class Trainer:
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
         e, m = self.exp, self.members
-        real = self.last_real = self.real_batch()
+        self.last_real = self.real_batch()
+        real, y_real = e.cond.split(self.last_real)
         z = m.latent(e.latent, len(real) // m.count, e.device)
+        y_fake = e.cond.labels(z)  # the classes z's one-hot tail asks G for (None: unconditional)
         with torch.no_grad(), self._autocast():
             # No graph into G: this is the detached fake batch. Float32 like the real one, so that under amp D and the
             # tricks (instance noise, penalties, heads that recompute D's features) see both batches in one precision.
             fake = e.G(z).float()
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
-            real_logits, fake_logits = e.D(real), e.D(fake)
+            real_logits, fake_logits = e.D(real, *_given(y_real)), e.D(fake, *_given(y_fake))
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # the loss and the tricks work in float32
         parts = m.map(self._d_terms, real_logits, fake_logits)  # (K, 3)
         loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
-        step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
+        step = DStep(e.D, real, fake, real_logits, fake_logits, z, m, y_real, y_fake)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
             hook.after_d_step(e.D)
@@ -143,23 +150,25 @@ class Trainer:
         e, m = self.exp, self.members
         assert self.last_real is not None, "a round starts with a D step"
         z = m.latent(e.latent, self.opts.batch_size, e.device)
+        y_fake = e.cond.labels(z)
         # Gradients flow through D to G, but D's own are not needed; afterwards each parameter gets back its own
         # flag, so one that a trick or the user froze stays frozen.
         flags = [(p, p.requires_grad) for p in e.D.parameters()]
         e.D.requires_grad_(False)
         try:
-            real = self.d_input(self.last_real)
+            real, y_real = e.cond.split(self.last_real)
+            real = self.d_input(real)
             with self._autocast():
                 fake = e.G(z).float()  # as in d_step; the cast passes G's gradient back unchanged
             fake = self.d_input(fake)
             with self._autocast():
-                fake_logits = e.D(fake).float()
-                real_logits = e.D(real).float() if e.loss.needs_real_logits_in_g else None
+                fake_logits = e.D(fake, *_given(y_fake)).float()
+                real_logits = e.D(real, *_given(y_real)).float() if e.loss.needs_real_logits_in_g else None
             if real_logits is None:
                 loss = m.map(e.loss.g_loss, fake_logits)
             else:
                 loss = m.map(e.loss.g_loss, fake_logits, real_logits)
-            step = GStep(e.D, e.G, real, fake, fake_logits, z, m)
+            step = GStep(e.D, e.G, real, fake, fake_logits, z, m, y_real, y_fake)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
             for p, flag in flags:
@@ -243,8 +252,9 @@ class Trainer:
         if self._last_eval[:2] == (self.step, n):  # the final evaluation at eval.n == eval.n_during: done already
             return self._last_eval[2]
         e = self.exp
-        fake = generate(self.sampler, e.latent, n, [s + 2 for s in self.members.seeds], e.device)
-        metrics = [e.data.evaluate(part) for part in fake.split(n)]
+        y = e.cond.eval_labels(n)  # a conditional G is judged on a class-balanced sample
+        fake = generate(self.sampler, e.latent, n, [s + 2 for s in self.members.seeds], e.device, labels=y)
+        metrics = [e.data.evaluate(part) | e.cond.evaluate(e.data, part, y) for part in fake.split(n)]
         self._last_eval = (self.step, n, metrics)
         return metrics
 
@@ -259,8 +269,9 @@ class Trainer:
             G, D = m.own(self.sampler, k), m.own(self.exp.D, k)
             G.eval(), D.eval()  # pictures must not move batch-norm statistics
             try:
-                fake = G(self.fixed_z[k * n : (k + 1) * n]).float()
-                own = D(fake).float()
+                z = self.fixed_z[k * n : (k + 1) * n]
+                fake = G(z).float()
+                own = D(fake, *_given(self.exp.cond.labels(z))).float()
 
                 def d_curve(x: torch.Tensor, D: torch.nn.Module = D, own: torch.Tensor = own) -> torch.Tensor:
                     """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -180,11 +181,24 @@ def check(cfg: DictConfig) -> None:
             f"resume={cfg.resume} with population={cfg.population}: a population is not continued as a whole; each member is "
             "an ordinary run of its own. Continue one with gan train resume=RUN/seed=S, or start the population afresh."
         )
+    if _conditional(OmegaConf.select(cfg, "cond._target_")):
+        raise UserError(
+            f"cond={cfg.cond._target_.rsplit('.', 1)[-1].lower()} with population={cfg.population}: a population's networks "
+            "are stacked copies of one architecture that take no labels. Train each seed as its own run (gan train -m seed=0,1,2 ...), or drop cond=."
+        )
     if cfg.divergence.retries:
         raise UserError(
             f"divergence.retries={cfg.divergence.retries} with population={cfg.population}: in a population a diverged member "
             "is frozen and counted as diverged while the others go on. Drop divergence.retries, or train that seed alone to retry it."
         )
+
+
+def _conditional(target: Any) -> bool:
+    """Whether cond._target_ names a conditional method (an unknown one is left to the build's own message)."""
+    try:
+        return bool(getattr(get_class(target), "conditional", False)) if isinstance(target, str) else False
+    except Exception:  # noqa: BLE001 - hydra raises several kinds for a bad path
+        return False
 
 
 def take(state: Any, k: int) -> Any:

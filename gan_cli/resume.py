@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # RNG streams would no longer fit; nor may the list of tricks (reg) change. Everything else (steps,
 # intervals, learning rates, the tricks' options, loss, device, amp) may change.
 FROZEN = ("data", "model", "latent", "seed", "lr_decay", "optim.g._target_", "optim.d._target_")
-FROZEN_GROUPS = ("data", "model")
+FROZEN_GROUPS = ("data", "model", "cond")
 
 
 def run_dir(resume: Any, default: str) -> str:

@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import checkpoint, resolvers
-from gan_cli.build import build_models, make
+from gan_cli.build import build_cond, build_models, make
+from gan_cli.cond.base import Unconditional, balanced
 from gan_cli.errors import UserError, user_errors
 from gan_cli.generate import generate, noise
 from gan_cli.log import console, summary_table
@@ -25,6 +26,7 @@ def load_generator(state: dict[str, Any], device: torch.device) -> tuple[torch.n
     run_cfg = OmegaConf.create(state["config"])
     data = make(run_cfg.data, "data")  # lazy: no data files are read
     latent = make(run_cfg.latent, "latent")
+    build_cond(run_cfg.get("cond"), data, latent)  # a conditional run's z ends in the classes' one-hot
     G, _ = build_models(run_cfg.model, state["arch"])
     try:
         G.load_state_dict(state.get("G_sample", state["G"]))  # G's average, when the run kept one (reg ema)
@@ -33,22 +35,49 @@ def load_generator(state: dict[str, Any], device: torch.device) -> tuple[torch.n
     return G.to(device).eval(), data, latent
 
 
+def conditioning_of(state: dict[str, Any]) -> Unconditional:
+    """The checkpoint's conditioning (cond=none for a run from before conditioning existed)."""
+    run_cfg = OmegaConf.create(state["config"])
+    return build_cond(run_cfg.get("cond"), make(run_cfg.data, "data"), make(run_cfg.latent, "latent"))
+
+
+def labels_for(cond: Unconditional, label: Any, n: int, ckpt: str) -> Any:
+    """(n,) the classes to draw: label=7 or label=[1,2] (each in turn, as equal shares as n allows), or every class."""
+    if not cond.conditional:
+        if label is None:
+            return None
+        raise UserError(
+            f"label={label} asks for a class, but {ckpt} holds an unconditional GAN (trained with cond=none), whose G "
+            "takes no label. Drop label=, or train a conditional run on labelled data, e.g. gan train data=ring2d cond=projection."
+        )
+    wanted = list(range(cond.classes)) if label is None else [label] if isinstance(label, int) else list(label)
+    if bad := [c for c in wanted if not 0 <= c < cond.classes]:
+        raise UserError(f"label={label}: {bad[0]} is not a class of this checkpoint, whose classes are 0 to {cond.classes - 1}. Give label= from that range.")
+    return torch.tensor(wanted)[balanced(n, len(wanted))]
+
+
 def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("gan sample needs a checkpoint: gan sample ckpt=outputs/<run>/checkpoints/last.pt (or the run folder).")
     check(cfg, SAMPLE_RULES)
     state = checkpoint.load(cfg.ckpt)
     device = make(cfg.device, "device")
+    labels = labels_for(conditioning_of(state), cfg.label, cfg.n, cfg.ckpt)
     G, data, latent = load_generator(state, device)
-    fake = generate(G, latent, cfg.n, cfg.seed, device, by_code=True)  # a grid then shows each code's samples together
+    fake = generate(G, latent, cfg.n, cfg.seed, device, by_code=labels is None, labels=labels)  # by code: a grid shows each code together
     files = data.save_samples(fake, out)
-    if latent.categories:
+    if labels is not None:
+        (out / "labels.txt").write_text("".join(f"{c}\n" for c in labels.tolist()))
+        files.append(out / "labels.txt")
+    elif latent.categories:
         codes = out / "codes.txt"
         codes.write_text("".join(f"{c}\n" for c in latent.code(noise(latent, cfg.n, cfg.seed, by_code=True)).tolist()))
         files.append(codes)
     stats = data.describe(fake)
     rows: dict[str, Any] = {"checkpoint": f"{cfg.ckpt} (step {state.get('step')})", "samples": cfg.n}
-    if latent.categories:
+    if labels is not None:
+        rows["classes"] = ", ".join(str(c) for c in sorted(set(labels.tolist()))) + " (labels.txt gives each sample's)"
+    elif latent.categories:
         rows["order"] = f"by the categorical code (0 to {latent.categories - 1}), as codes.txt lists"
     if "target_mean" in stats:
         rows["mean"] = f"{stats['mean']:.4f}  (target {stats['target_mean']:.4f})"

@@ -38,7 +38,7 @@ def _node(v: Any) -> bool:
 NODE = "a group of options (set them one by one: KEY.OPTION=VALUE), not a single value"
 
 TRAIN_RULES: list[Rule] = [
-    *((key, _node, NODE) for key in ("data", "model", "loss", "device", "latent", "optim", "optim.g", "optim.d", "eval", "divergence")),
+    *((key, _node, NODE) for key in ("data", "model", "loss", "cond", "device", "latent", "optim", "optim.g", "optim.d", "eval", "divergence")),
     ("seed", _int(0), "a whole number >= 0"),
     ("population", _int(1, 100_000), "a whole number from 1 (an ordinary run) to 100000"),
     ("member_pictures", _int(0), "a whole number >= 0 (0: no member of a population draws pictures)"),
@@ -77,11 +77,12 @@ SAMPLE_RULES: list[Rule] = [
     ("n", _int(1, 1_000_000), "a whole number from 1 to 1000000"),
     ("seed", _int(0), "a whole number >= 0"),
     ("out", _path, "the folder for the files"),
+    ("label", lambda v: v is None or _int(0)(v) or (isinstance(v, list) and len(v) > 0 and all(_int(0)(c) for c in v)), "null (every class) or a class, e.g. label=7, or a list, e.g. label=[1,2]"),
 ]
 
 
 EVAL_RULES: list[Rule] = [
-    *SAMPLE_RULES,
+    *(rule for rule in SAMPLE_RULES if rule[0] != "label"),
     ("draws", _int(1, 100), "a whole number from 1 to 100"),
     ("data_root", lambda v: v is None or _path(v), "null (the checkpoint's data.root) or a folder"),
 ]

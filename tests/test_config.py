@@ -77,6 +77,15 @@ def test_every_option_composes_and_instantiates(group: str, option: str, mnist_r
         assert x.shape == (4, *data.sample_shape)
         assert D(x).shape == (4,)
         return
+    if group == "cond":  # on labelled data: D takes (x, y), z ends in the classes' one-hot
+        cfg, _ = compose_config("train", [f"cond={option}", "data=ring2d", "device=cpu"])
+        exp = build(cfg)
+        z = exp.latent.sample(4)
+        y = exp.cond.labels(z)
+        assert exp.G(z).shape == (4, 2)
+        assert exp.D(exp.G(z), *(() if y is None else (y,))).shape == (4,)
+        assert exp.cond.conditional == (option != "none") and exp.latent.categories == (8 if exp.cond.conditional else 0)
+        return
     pytest.fail(f"no test knows the config group {group!r}; add it here")
 
 

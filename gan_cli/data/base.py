@@ -46,13 +46,30 @@ class DrawStream(BatchStream):
         self.generator.set_state(state["rng"])
 
 
+class LabelledDrawStream(DrawStream):
+    """Fresh labelled draws: `draw` returns (x, y), the same draws as the unlabelled stream's x."""
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        x, y = self.draw(self.batch_size, self.generator)  # type: ignore[misc]
+        return x.to(self.device), y.to(self.device)
+
+
 class Data(ABC):
     sample_shape: tuple[int, ...]  # one sample, e.g. (1,) or (1, 28, 28)
     bounded: bool  # True when samples lie in [-1, 1], so G should end in tanh
+    classes: int = 0  # labels its samples carry (a conditional GAN's y): 0 for unlabelled data
 
     @abstractmethod
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         """An endless stream of (batch_size, *sample_shape) real batches on `device`, its order drawn from `generator`."""
+
+    def labelled_batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
+        """As `batches`, but each item is (x, y), y (batch_size,) the class of each sample (only where classes > 0)."""
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
+
+    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
+        """The share of samples that this data set's own judge (nearest mode, classifier) assigns to the class asked for."""
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
 
     @abstractmethod
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from gan_cli.data.base import BatchStream, Data, DProb, DrawStream
+from gan_cli.data.base import BatchStream, Data, DProb, DrawStream, LabelledDrawStream
 from gan_cli.metrics.modes import mode_metrics
 from gan_cli.models.checks import fraction, nonnegative, whole
 from gan_cli.plots import density_figure, save_figure, scatter_figure
@@ -29,10 +29,22 @@ class Mixture(Data):
         self.n_sigmas = nonnegative("data.n_sigmas", n_sigmas)  # a sample within this many stds of a centre is high quality
         self.min_share = fraction("data.min_share", min_share)  # of a mode's uniform share, to count it as covered
         self.sample_shape = (self.centers.shape[1],)
+        self.classes = len(self.centers)  # a sample's label is the mode it was drawn from
+
+    def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, dim) draws and (n,) the mode of each."""
+        which = torch.randint(len(self.centers), (n,), generator=generator)
+        return self.centers[which] + self.std * torch.randn(n, self.sample_shape[0], generator=generator), which
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        which = torch.randint(len(self.centers), (n,), generator=generator)
-        return self.centers[which] + self.std * torch.randn(n, self.sample_shape[0], generator=generator)  # (n, dim)
+        return self.sample_labelled(n, generator)[0]  # the same draws, so unlabelled runs are as they were
+
+    def labelled_batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
+        return LabelledDrawStream(self.sample_labelled, batch_size, generator, device)  # type: ignore[arg-type]
+
+    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
+        nearest = torch.cdist(fake.detach().float().cpu().flatten(1), self.centers).argmin(1)  # (n,)
+        return (nearest == y.cpu()).float().mean().item()
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)

@@ -21,8 +21,9 @@ class EpochStream(BatchStream):
     """Epochs of a fixed tensor in a fresh random order each; the position is (the RNG state that drew
     this epoch's order, the offset into it), so a resumed run redraws the same order and goes on from there."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, images: torch.Tensor, batch_size: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> None:
         self.images, self.batch_size, self.generator = images, batch_size, generator
+        self.labels = labels  # given: each batch is (images, their digits)
         self._new_epoch()
 
     def _new_epoch(self) -> None:
@@ -30,12 +31,12 @@ class EpochStream(BatchStream):
         self.order = torch.randperm(len(self.images), generator=self.generator).to(self.images.device)
         self.offset = 0
 
-    def __next__(self) -> torch.Tensor:
+    def __next__(self) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         if self.offset + self.batch_size > len(self.images):
             self._new_epoch()  # the last partial batch is dropped: batch norm and D prefer equal batches
-        batch = self.images[self.order[self.offset : self.offset + self.batch_size]]
+        index = self.order[self.offset : self.offset + self.batch_size]
         self.offset += self.batch_size
-        return batch
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_rng": self.epoch_rng, "offset": self.offset}
@@ -48,11 +49,13 @@ class EpochStream(BatchStream):
 
 class MNIST(ImageData):
     sample_shape = (1, 28, 28)
+    classes = 10  # the digits
 
     def __init__(self, root: str = "data", download: bool = True, train: bool = True) -> None:
         # Nothing is read here: `gan sample` rebuilds this object from a checkpoint and never needs the files.
         self.root, self.download, self.train = Path(root).expanduser(), bool(download), bool(train)
         self._loaded: dict[bool, torch.Tensor] = {}
+        self._labels: dict[bool, torch.Tensor] = {}
         self._classifier: tuple[torch.nn.Module, str] | None = None
         self._real: Any = None  # the test digits' features and radii (metrics.images.RealSide), made at the first evaluation
 
@@ -85,6 +88,7 @@ class MNIST(ImageData):
             except (OSError, ValueError, AssertionError) as e:
                 raise UserError(self._missing_message(f"the files are unreadable or corrupt ({e})", train)) from None
             self._loaded[train] = ds.data.unsqueeze(1).float().div_(127.5).sub_(1.0)  # uint8 0..255 -> [-1, 1]
+            self._labels[train] = ds.targets.long()
         return self._loaded[train]
 
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
@@ -110,3 +114,20 @@ class MNIST(ImageData):
         if batch_size > len(images):
             raise UserError(f"batch_size={batch_size} is larger than the {len(images)} images in data.root; lower batch_size.")
         return EpochStream(images, batch_size, generator)
+
+    def labelled_batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
+        stream = self.batches(batch_size, generator, device)
+        assert isinstance(stream, EpochStream)
+        stream.labels = self._labels[self.train].to(device)
+        return stream
+
+    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
+        """The share of G(z, y) that the shipped classifier reads as digit y."""
+        from gan_cli.eval.classifier import load_classifier
+
+        if self._classifier is None:
+            self._classifier = load_classifier("cpu")
+        classifier = self._classifier[0]
+        with torch.no_grad():
+            predicted = torch.cat([classifier(part).argmax(1) for part in fake.detach().float().cpu().split(1000)])
+        return (predicted == y.cpu()).float().mean().item()
