@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import scipy.stats
 import torch
 
 from gan_cli.data.one_d import OneDimensional
@@ -23,6 +22,8 @@ class Gaussian(OneDimensional):
 
     @property
     def dist(self) -> Any:
+        import scipy.stats  # at the first evaluation or picture: most of a second, which building the data need not pay
+
         return scipy.stats.norm(loc=self.mean, scale=self.std)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from gan_cli.data.base import Data, DrawStream, DProb
 from gan_cli.errors import UserError
 from gan_cli.metrics.one_d import one_d_metrics
 from gan_cli.plots import density_figure, save_figure
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class OneDimensional(Data):

@@ -7,7 +7,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import scipy.stats
 import torch
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
@@ -16,6 +15,8 @@ _TAILS = np.logspace(-15, -1, 15)  # probabilities that cut the target's tails i
 
 def one_d_metrics(samples: np.ndarray | torch.Tensor, dist: Any, mean_tol: float = 0.1, std_tol: float = 0.1) -> dict[str, float | bool | int]:
     """Moments, W1 and KS of `samples` (any shape, flattened) against the frozen scipy distribution `dist`."""
+    import scipy.stats  # here, not with the module: the data set that imports this may never be evaluated
+
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().double().numpy()
     x = np.sort(np.asarray(samples, dtype=np.float64).ravel())
