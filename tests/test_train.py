@@ -258,3 +258,29 @@ def test_the_shown_rate_leaves_out_evaluations_pictures_and_checkpoints(monkeypa
     assert slow[0] >= 600  # the slow work did run in the intervals (2, 4] and (4, 6]
     assert len(printed) == len(logged) == 3, out.getvalue()
     assert min(printed) > 1 and min(logged) > 1, (printed, logged)
+
+
+IMPORTS_OF_A_RUN = """
+import json, sys
+from gan_cli.cli import main
+main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_default_run_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """`gan train` on the 1-D default, evaluation and picture included, loads no module that only other paths use:
+    scipy.stats (the 1-D metrics compute without it), torchvision and the image metrics (MNIST only). Each would add
+    to every run's start-up; a fresh process, since this one has imported everything."""
+    import subprocess
+    import sys
+
+    from tests.commands import ENV
+
+    args = ["train", "steps=1", f"hydra.run.dir={tmp_path}"]
+    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_A_RUN, *args], env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "metrics.json").read_text())["eval"]["n"] == 10000  # it did evaluate
+    unwanted = ("scipy.stats", "torchvision", "gan_cli.metrics.images", "gan_cli.eval.classifier")
+    assert [m for m in modules if m.split(".")[0] == "torchvision" or m.startswith(unwanted)] == []

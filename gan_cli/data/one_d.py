@@ -44,7 +44,8 @@ class OneDimensional(Data):
     @property
     @abstractmethod
     def dist(self) -> Any:  # Any: scipy's frozen type (rv_continuous_frozen) is private
-        """The target as a frozen scipy.stats distribution, for exact metrics (W1, KS)."""
+        """The target as a frozen scipy.stats distribution, or an object with the same cdf, ppf, isf, pdf, support,
+        stats, mean and std (the Gaussian's Normal), for exact metrics (W1, KS) and the density picture."""
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
