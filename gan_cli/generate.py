@@ -28,16 +28,18 @@ def generate(
     by_code: bool = False,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(n, *sample_shape) float32 samples on the CPU, from noise seeded by `seed`; G is left in its mode.
+    """(n, *sample_shape) float32 samples on `device`, from noise seeded by `seed`; G is left in its mode.
 
-    A population's G (a list of seeds, one per member) gives n samples of each member, one member after another."""
+    On `device` because an evaluation measures them there (MNIST's classifier runs on the run's GPU); what needs
+    them on the CPU moves them. A population's G (a list of seeds, one per member) gives n samples of each member,
+    one member after another."""
     seeds = seed if isinstance(seed, list) else [seed]
     z = torch.stack([noise(latent, n, s, by_code, labels) for s in seeds])  # (K, n, width)
     was_training = G.training
     G.eval()  # batch norm uses its running statistics: a sample must not depend on its batch-mates
     try:
         # Chunks of every member's rows at once: a population's G takes the members' rows one member after another.
-        parts = [G(part.reshape(-1, part.shape[-1]).to(device)).float().cpu() for part in z.split(chunk, dim=1)]
+        parts = [G(part.reshape(-1, part.shape[-1]).to(device)).float() for part in z.split(chunk, dim=1)]
         return torch.cat([p.view(len(seeds), -1, *p.shape[1:]) for p in parts], 1).flatten(0, 1)
     finally:
         G.train(was_training)

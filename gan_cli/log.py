@@ -11,15 +11,15 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG as HPARAMS_TAG
-from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+# The writer, the bar and the tables are imported where they are made: `gan report` and `gan --help` need none of them.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
+    from torch.utils.tensorboard import SummaryWriter
 
 console = Console(highlight=False, soft_wrap=True)
 logger = logging.getLogger("gan_cli")  # goes to the run folder's train.log (see hydra.job_logging in conf/)
@@ -52,6 +52,8 @@ class RunLog:
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
         """The run's settings with its final numbers, for TensorBoard's HParams view of a sweep."""
+        from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
         finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         # A continued run ends again: TensorBoard would show the first record it finds, so the earlier end's goes.
         for old in self.tb_dir.glob("events.out.tfevents.*"):
@@ -68,6 +70,8 @@ class RunLog:
 
     @contextlib.contextmanager
     def progress(self, total: int, start: int) -> Iterator[ProgressBar]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
         columns = (
             TextColumn("[bold]train"),
             BarColumn(),
@@ -93,6 +97,8 @@ def open_writer_read_last(tb_dir: Path, purge_step: int | None) -> SummaryWriter
     TensorBoard reads a folder's files in the order of their names: the second, host, pid, then a counter, so two
     made in one second can come in the wrong order ("...vm.7.100" before "...vm.7.99"), and a continued run's purge
     would then wipe the points written after it. In that rare second, open again in the next."""
+    from torch.utils.tensorboard import SummaryWriter
+
     while True:
         before = set(tb_dir.glob("events.out.tfevents.*"))
         writer = SummaryWriter(str(tb_dir), purge_step=purge_step)
@@ -108,6 +114,9 @@ def _holds_hparams(path: Path) -> bool:
     # RunLog.hparams writes its record (and the final/* points) through a writer of its own, into a file of its own,
     # whose first events (after the file's version) are the record: reading a run's whole log for it took longer
     # than a toy run's training.
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG as HPARAMS_TAG
+
     head = itertools.islice(EventFileLoader(str(path)).Load(), 4)
     return any(v.tag == HPARAMS_TAG for event in head for v in event.summary.value)
 
@@ -127,6 +136,8 @@ class ProgressBar:
 
 
 def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()

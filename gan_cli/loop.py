@@ -289,7 +289,7 @@ class Trainer:
         sums, count = torch.zeros(len(TAGS), K), 0
         last: list[dict[str, float]] = [{} for _ in range(K)]
         start = t_log = time.perf_counter()
-        step_log = self.step
+        step_log, aside = self.step, 0.0  # aside: seconds of the interval spent on pictures, evaluations, checkpoints
         with logs[0].progress(total=o.steps, start=self.step) as bar:
             while self.step < o.steps:
                 for hook in self.hooks:
@@ -311,26 +311,34 @@ class Trainer:
                 count += 1
                 if self.step % o.log_every == 0 or self.step == o.steps:
                     now = time.perf_counter()
-                    rate = (self.step - step_log) / max(now - t_log, 1e-9)
+                    # The training rate: an interval that holds an evaluation would otherwise show a fraction of it.
+                    rate = (self.step - step_log) / max(now - t_log - aside, 1e-9)
                     for k in self.alive.nonzero().flatten().tolist():
                         last[k] = dict(zip(TAGS, (sums[:, k] / count).tolist())) | {"perf/steps_per_sec": rate}
                         logs[k].scalars(self.step, last[k])
                     sums.zero_()
-                    count, t_log, step_log = 0, now, self.step
+                    count, t_log, step_log, aside = 0, now, self.step, 0.0
                     shown = last[int(self.alive.nonzero()[0])]
                     alive = f"  {int(self.alive.sum())}/{K} members" if K > 1 else ""
                     bar.update(self.step, f"D {shown['loss/D']:.3f}  G {shown['loss/G']:.3f}  {rate:.0f} it/s{alive}")
-                if self.step % o.sample_every == 0 or self.step == o.steps:
-                    self.log_samples(logs)
-                if self.step % o.eval_every == 0 or self.step == o.steps:  # all at eval_n: one sample size per curve
-                    for k, metrics in enumerate(self.evaluate(o.eval_n)):
-                        if self.alive[k]:
-                            logs[k].evaluation(self.step, metrics, o.eval_n)
-                if self.step % o.ckpt_every == 0 and self.step < o.steps:
-                    checkpoint(self.step)
+                t_aside = time.perf_counter()
+                self.periodic(logs, checkpoint)
+                aside += time.perf_counter() - t_aside
                 if self.stop_signal is not None and self.step < o.steps:
                     return self.results("interrupted", start, last)
         return self.results("completed", start, last)
+
+    def periodic(self, logs: list[RunLog], checkpoint: Callable[[int], None]) -> None:
+        """The work a round may end with besides training: pictures, an evaluation, a periodic checkpoint."""
+        o = self.opts
+        if self.step % o.sample_every == 0 or self.step == o.steps:
+            self.log_samples(logs)
+        if self.step % o.eval_every == 0 or self.step == o.steps:  # all at eval_n: one sample size per curve
+            for k, metrics in enumerate(self.evaluate(o.eval_n)):
+                if self.alive[k]:
+                    logs[k].evaluation(self.step, metrics, o.eval_n)
+        if self.step % o.ckpt_every == 0 and self.step < o.steps:
+            checkpoint(self.step)
 
     def results(self, status: str, start: float, last: list[dict[str, float]]) -> list[LoopResult]:
         """Each member's result: `status`, or diverged (at the round its losses stopped being finite)."""

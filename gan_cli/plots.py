@@ -1,30 +1,45 @@
-"""Matplotlib figures, drawn off-screen (no display is ever needed)."""
+"""Matplotlib figures, drawn off-screen (no display is ever needed).
+
+Matplotlib is imported at the first figure, not with this module: half a second that a run which draws
+nothing (an image data set, `gan eval`, a dry run) should not pay.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot on the off-screen Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=100)
-    plt.close(fig)  # pyplot keeps every figure alive until closed
+    pyplot().close(fig)  # pyplot keeps every figure alive until closed
 
 
 def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.ndarray | None, title: str) -> Figure:
     """Goodfellow et al.'s Figure 1: p_data (dotted), p_g (histogram of G) and D(x) (dashed)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = pyplot().subplots(figsize=(6, 3.5))
     ax.plot(xs, p_data, "k:", lw=2, label="p_data")
     finite = fake[np.isfinite(fake)]
     if len(finite):
-        ax.hist(finite, bins=80, range=(xs[0], xs[-1]), density=True, color="tab:green", alpha=0.5, label="p_g (G's samples)")
+        # One filled outline, not 80 bars (ax.hist): the same pixels, drawn in half the time (0.1 s a picture).
+        counts, edges = np.histogram(finite, bins=80, range=(xs[0], xs[-1]), density=True)
+        ax.stairs(counts, edges, fill=True, color="tab:green", alpha=0.5, label="p_g (G's samples)")
     ax.set_xlim(xs[0], xs[-1])
     ax.set_xlabel("x")
     ax.set_ylabel("density")
@@ -44,7 +59,7 @@ def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.n
 
 def scatter_figure(real: np.ndarray, fake: np.ndarray, centers: np.ndarray, lims: tuple[float, float], title: str) -> Figure:
     """Real (grey) and generated (green) points in the plane, with the mixture's centres (x)."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = pyplot().subplots(figsize=(4.5, 4.5))
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="real")
     finite = np.isfinite(fake).all(1)
     ax.scatter(fake[finite, 0], fake[finite, 1], s=2, c="tab:green", alpha=0.5, label="G")

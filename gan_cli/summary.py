@@ -41,7 +41,7 @@ def show_population(members: list[dict[str, Any]], run_dir: Path) -> None:
     judged = [m["eval"]["success"] for m in members if "success" in m["eval"]]
     if judged or "diverged" in statuses:
         rows["succeeded"] = f"{sum(judged)} of {len(members)}"
-    rows["time"] = f"{members[0]['elapsed_s']:.1f} s ({members[0]['steps_per_sec']:.0f} it/s)"
+    rows["time"] = f"{members[0]['elapsed_s']:.1f} s ({members[0]['steps_per_sec']:.0f} it/s, evaluations included)"
     rows["run folders"] = str(run_dir / "seed=*")
     rows["report"] = f"gan report {run_dir}"
     rows["tensorboard"] = f"tensorboard --logdir {run_dir}"
@@ -50,7 +50,7 @@ def show_population(members: list[dict[str, Any]], run_dir: Path) -> None:
 
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     """The summary table, then what to do next when the run diverged or was stopped."""
-    rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s)"}
+    rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s, evaluations included)"}
     rows |= {k: v for k, v in metrics["final"].items() if not k.startswith("perf/")}
     if "D/real" in metrics["final"]:
         rows["D/real, D/fake"] = metrics["d_meaning"]

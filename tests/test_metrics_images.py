@@ -291,6 +291,52 @@ def test_the_real_side_computed_once_reads_as_computing_it_at_every_evaluation(m
     assert precision_recall(real.features, fake.features, real_radii=real.radii) == precision_recall(real.features, fake.features)
 
 
+def test_an_mnist_evaluation_on_the_cpu_is_the_cpu_classifiers(mnist_root: Path) -> None:
+    from gan_cli.data.mnist import MNIST
+
+    fake = torch.rand(120, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    data = MNIST(root=str(mnist_root), download=False)
+    measured = data.evaluate(fake)
+    model, sha = load_classifier("cpu")
+    expected = image_metrics(fake, data.images(train=False), model, sha, reference="MNIST test (64)")
+    assert {k: measured[k] for k in expected} == expected  # the same numbers, to the bit
+    assert {p.device for p in data.classifier(torch.device("cpu"))[0].parameters()} == {torch.device("cpu")}
+
+
+def test_an_mnist_evaluation_runs_the_classifier_on_the_samples_device(mnist_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """G's samples are on the run's device (a GPU), and the classifier runs there. With no GPU here the meta device
+    stands in for one (tensors with a device and no values), and the metrics, which would need values, are stubbed."""
+    from gan_cli.data.mnist import MNIST
+    from gan_cli.metrics import images
+
+    def device_of(classifier: torch.nn.Module) -> set[torch.device]:
+        return {t.device for t in (*classifier.parameters(), *classifier.buffers())}
+
+    seen = []
+    monkeypatch.setattr(images, "real_side", lambda real, classifier: seen.append(("real", device_of(classifier))))
+    monkeypatch.setattr(
+        images, "image_metrics", lambda fake, real, classifier, sha256, reference: seen.append(("fake", fake.device, device_of(classifier))) or {"modes_covered": 10}
+    )
+    meta = torch.device("meta")
+    MNIST(root=str(mnist_root), download=False).evaluate(torch.zeros(8, 1, 28, 28, device=meta))
+    assert seen == [("real", {meta}), ("fake", meta, {meta})]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_an_mnist_evaluation_on_cuda_classifies_there_and_reads_as_on_the_cpu(mnist_root: Path) -> None:
+    from gan_cli.data.mnist import MNIST
+
+    fake = torch.rand(120, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    on_cpu = MNIST(root=str(mnist_root), download=False).evaluate(fake)
+    data = MNIST(root=str(mnist_root), download=False)
+    on_cuda = data.evaluate(fake.cuda())
+    assert next(data.classifier(torch.device("cuda", 0))[0].parameters()).is_cuda
+    assert on_cuda["class_histogram"] == on_cpu["class_histogram"]
+    for key in ("fd", "kid", "classifier_score", "precision", "recall"):  # float32 convolutions differ in rounding only
+        assert on_cuda[key] == pytest.approx(on_cpu[key], rel=1e-3, abs=1e-4), key
+
+
 def test_image_metrics_refuses_images_out_of_range_or_shape() -> None:
     model, sha = load_classifier()
     real = torch.zeros(10, 1, 28, 28)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import scipy.stats
 import torch
 
-from gan_cli.data.gaussian import Gaussian
-from gan_cli.metrics.one_d import one_d_metrics
+from gan_cli.data.gaussian import Gaussian, Normal
+from gan_cli.metrics.one_d import excess_kurtosis, ks_statistic, one_d_metrics, skewness
 
 TARGET = scipy.stats.norm(loc=4.0, scale=1.25)
 KEYS = {"n", "mean", "std", "skewness", "excess_kurtosis", "target_mean", "target_std", "target_skewness", "target_excess_kurtosis", "w1", "ks", "success"}
@@ -89,3 +90,42 @@ def test_gaussian_dist() -> None:
     dist = Gaussian(mean=1.0, std=2.0).dist
     assert dist.mean() == pytest.approx(1.0) and dist.std() == pytest.approx(2.0)
     assert dist.cdf(1.0) == pytest.approx(0.5)
+
+
+SHAPES = {  # samples of every kind the moments meet: plain, tiny, constant, far from 0, tiny spread, heavy tails
+    "normal": np.random.default_rng(2).normal(4.0, 1.25, 10_000),
+    "three": np.array([3.1, 4.7, 5.2]),
+    "four": np.array([3.1, 4.7, 5.2, 2.0]),
+    "two": np.array([3.1, 4.7]),
+    "one": np.array([4.0]),
+    "constant": np.full(100, 4.0),
+    "far from 0": np.random.default_rng(3).exponential(2.0, 5_000) + 1e6,
+    "tiny spread": np.random.default_rng(4).normal(1.0, 1e-8, 1_000),
+    "cauchy": np.random.default_rng(5).standard_cauchy(2_000),
+}
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_skewness_kurtosis_and_ks_are_scipys_to_the_bit(name: str) -> None:
+    """They stand in for scipy.stats' own (importing scipy.stats costs a run 0.7 s), so they must agree exactly."""
+    x = np.sort(SHAPES[name])
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # constant and tiny samples: scipy warns, both give nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = (skewness(x), excess_kurtosis(x), ks_statistic(x, Normal(4.0, 1.25).cdf))
+        theirs = (scipy.stats.skew(x, bias=False), scipy.stats.kurtosis(x, fisher=True, bias=False), scipy.stats.kstest(x, TARGET.cdf).statistic)
+    assert np.array_equal(np.array(ours), np.array(theirs, dtype=float), equal_nan=True), (ours, theirs)
+
+
+def test_the_gaussians_normal_is_scipys_norm_to_the_bit() -> None:
+    ours = Normal(4.0, 1.25)
+    x = np.concatenate([np.random.default_rng(6).normal(4.0, 5.0, 1_000), [np.inf, -np.inf, np.nan, 4.0, 1e300, -1e300]])
+    q = np.concatenate([np.logspace(-300, 0, 500), [0.0, 1.0, -0.1, 1.1, np.nan, 0.5]])
+    with np.errstate(all="ignore"):  # the density of ±1e300 squares past the largest float in both
+        for method, points in (("cdf", x), ("pdf", x), ("ppf", q), ("isf", q)):
+            assert np.array_equal(getattr(ours, method)(points), getattr(TARGET, method)(points), equal_nan=True), method
+    for scale in (1.25, 0.1, 3.3, 7.77):
+        a, b = Normal(-2.5, scale), scipy.stats.norm(-2.5, scale)
+        assert (a.mean(), a.std(), a.support()) == (b.mean(), b.std(), b.support())
+        assert a.stats("mvsk") == tuple(float(v) for v in b.stats("mvsk"))
+    draws = np.random.default_rng(7).normal(3.9, 1.3, 10_000)
+    assert one_d_metrics(draws, ours) == one_d_metrics(draws, TARGET)  # every metric of a run, to the bit

@@ -126,6 +126,14 @@ def test_image_grid_and_raw_samples(mnist_run: Path, tmp_path: Path) -> None:
     assert np.array_equal(raw, unordered[order].numpy()) and codes == drawn[order].tolist()  # each sample beside its code
 
 
+def test_samples_are_drawn_on_the_runs_device(gaussian_run: Path) -> None:
+    """They stay where G made them, for the evaluation there (the meta device stands in for a GPU)."""
+    state = checkpoint.load(gaussian_run / "checkpoints" / "last.pt")
+    G, _, latent = load_generator(state, torch.device("meta"))
+    fake = generate(G, latent, 8, 0, torch.device("meta"))
+    assert fake.device == torch.device("meta") and fake.shape == (8, 1) and fake.dtype == torch.float32
+
+
 def test_same_seed_same_samples(gaussian_run: Path, tmp_path: Path) -> None:
     ckpt = gaussian_run / "checkpoints" / "last.pt"
     a = run_sample(tmp_path / "a", ckpt=ckpt, n=50, seed=1)

@@ -222,3 +222,68 @@ def test_a_frozen_d_parameter_stays_frozen_and_unchanged_through_training_rounds
         trainer.g_step()
     assert not frozen.requires_grad and torch.equal(frozen, before)
     assert trained.requires_grad and not torch.equal(trained, trained_before)  # the rest of D trained
+
+
+def test_the_shown_rate_leaves_out_evaluations_pictures_and_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On the loop's clock every evaluation, picture and checkpoint takes 100 s (nothing sleeps): an interval that held
+    one would read at most 2 steps / 100 s = 0.02 it/s, while two real training steps of this toy take milliseconds.
+    The margin is wide: only training steps slower than a second each (or the 100 s counted) read below 1 it/s."""
+    import contextlib
+    import io
+    import re
+    import time
+    import types
+
+    from gan_cli import loop, saving
+    from gan_cli.train import train
+    from tests.conftest import compose_config
+
+    slow = [0.0]  # seconds the fake slow work has added to the loop's clock
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: time.perf_counter() + slow[0]))
+
+    def taking_100_s(method):  # noqa: ANN001, ANN202
+        def slowed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            slow[0] += 100.0
+            return method(*args, **kwargs)
+
+        return slowed
+
+    for owner, name in ((loop.Trainer, "evaluate"), (loop.Trainer, "log_samples"), (saving.RunCheckpoints, "save")):
+        monkeypatch.setattr(owner, name, taking_100_s(getattr(owner, name)))
+    quick = ["steps=6", "batch_size=8", "log_every=2", "sample_every=2", "ckpt_every=2", "eval.every=2", "eval.n=200", "eval.n_during=200", "preview_n=16", "device=cpu"]
+    cfg, choices = compose_config("train", quick)
+    out = io.StringIO()  # not a terminal: the plain progress lines
+    with contextlib.redirect_stdout(out):
+        train(cfg, tmp_path, choices=choices, overrides=quick)
+
+    printed = [float(r) for r in re.findall(r"^step \d+/6 .* (\d+) it/s", out.getvalue(), re.MULTILINE)]
+    logged = [p.value for p in events(tmp_path / "tb").Scalars("perf/steps_per_sec")]
+    assert slow[0] >= 600  # the slow work did run in the intervals (2, 4] and (4, 6]
+    assert len(printed) == len(logged) == 3, out.getvalue()
+    assert min(printed) > 1 and min(logged) > 1, (printed, logged)
+
+
+IMPORTS_OF_A_RUN = """
+import json, sys
+from gan_cli.cli import main
+main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_default_run_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """`gan train` on the 1-D default, evaluation and picture included, loads no module that only other paths use:
+    scipy.stats (the 1-D metrics compute without it), torchvision and the image metrics (MNIST only). Each would add
+    to every run's start-up; a fresh process, since this one has imported everything."""
+    import subprocess
+    import sys
+
+    from tests.commands import ENV
+
+    args = ["train", "steps=1", f"hydra.run.dir={tmp_path}"]
+    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_A_RUN, *args], env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "metrics.json").read_text())["eval"]["n"] == 10000  # it did evaluate
+    unwanted = ("scipy.stats", "torchvision", "gan_cli.metrics.images", "gan_cli.eval.classifier")
+    assert [m for m in modules if m.split(".")[0] == "torchvision" or m.startswith(unwanted)] == []

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from gan_cli.data.base import BatchStream, Data, DProb, DrawStream, LabelledDrawStream
 from gan_cli.metrics.modes import mode_metrics
 from gan_cli.models.checks import fraction, nonnegative, whole
 from gan_cli.plots import density_figure, save_figure, scatter_figure
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class Mixture(Data):

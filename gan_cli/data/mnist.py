@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gan_cli.data.base import BatchStream
 from gan_cli.data.images import ImageData
 from gan_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from gan_cli.eval.classifier import MnistClassifier
 
 RAW_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -56,7 +59,7 @@ class MNIST(ImageData):
         self.root, self.download, self.train = Path(root).expanduser(), bool(download), bool(train)
         self._loaded: dict[bool, torch.Tensor] = {}
         self._labels: dict[bool, torch.Tensor] = {}
-        self._classifier: tuple[torch.nn.Module, str] | None = None
+        self._classifier: tuple[MnistClassifier, str] | None = None
         self._real: Any = None  # the test digits' features and radii (metrics.images.RealSide), made at the first evaluation
 
     def _missing_message(self, why: str, train: bool) -> str:
@@ -93,20 +96,28 @@ class MNIST(ImageData):
 
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         """The shipped classifier's metrics against the 10k test digits (never the training split G saw)."""
-        from gan_cli.eval.classifier import floor, load_classifier
+        from gan_cli.eval.classifier import floor
         from gan_cli.metrics.images import image_metrics, real_side
 
-        if self._classifier is None:
-            self._classifier = load_classifier("cpu")
-        classifier, sha256 = self._classifier
+        classifier, sha256 = self.classifier(fake.device)
         reference = self.images(train=False)
         if self._real is None:
             self._real = real_side(reference, classifier)
-        metrics = image_metrics(fake.detach().float().cpu(), self._real, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
+        metrics = image_metrics(fake.detach().float(), self._real, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
         metrics["success"] = metrics["modes_covered"] == 10
         metrics["collapsed"] = metrics["modes_covered"] <= 5  # half the digits or fewer
         metrics["floor"] = floor()  # what real digits score, so a reader knows what "perfect" reads as
         return metrics
+
+    def classifier(self, device: torch.device) -> tuple[MnistClassifier, str]:
+        """The shipped classifier and its weights' sha256, on `device`: it runs where G's samples are (the run's
+        device), so a run on a GPU does not classify on the CPU. Loaded once; it follows the samples if they move."""
+        from gan_cli.eval.classifier import load_classifier
+
+        if self._classifier is None:
+            self._classifier = load_classifier(device)
+        classifier, sha256 = self._classifier
+        return classifier.to(device), sha256
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
         # Loaded here, not on the first batch, so missing files stop the run before training starts.
@@ -123,11 +134,7 @@ class MNIST(ImageData):
 
     def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
         """The share of G(z, y) that the shipped classifier reads as digit y."""
-        from gan_cli.eval.classifier import load_classifier
-
-        if self._classifier is None:
-            self._classifier = load_classifier("cpu")
-        classifier = self._classifier[0]
+        classifier, _ = self.classifier(fake.device)
         with torch.no_grad():
-            predicted = torch.cat([classifier(part).argmax(1) for part in fake.detach().float().cpu().split(1000)])
-        return (predicted == y.cpu()).float().mean().item()
+            predicted = torch.cat([classifier(part).argmax(1) for part in fake.detach().float().split(1000)])
+        return (predicted == y.to(predicted.device)).float().mean().item()

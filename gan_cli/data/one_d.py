@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from gan_cli.data.base import Data, DrawStream, DProb
 from gan_cli.errors import UserError
 from gan_cli.metrics.one_d import one_d_metrics
 from gan_cli.plots import density_figure, save_figure
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class OneDimensional(Data):
@@ -42,7 +44,8 @@ class OneDimensional(Data):
     @property
     @abstractmethod
     def dist(self) -> Any:  # Any: scipy's frozen type (rv_continuous_frozen) is private
-        """The target as a frozen scipy.stats distribution, for exact metrics (W1, KS)."""
+        """The target as a frozen scipy.stats distribution, or an object with the same cdf, ppf, isf, pdf, support,
+        stats, mean and std (the Gaussian's Normal), for exact metrics (W1, KS) and the density picture."""
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
