@@ -1,8 +1,9 @@
-"""Hydra callbacks: checks that must run before Hydra itself touches the disk."""
+"""Hydra callbacks: checks that must run before Hydra itself touches the disk, and a sweep's start and end."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gan_cli import resolvers, sweep
 from gan_cli.errors import fail, user_errors
+from gan_cli.log import console
 
 
 def check_writable(folder: str, key: str) -> None:
@@ -46,3 +49,29 @@ class CheckOutputDir(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with user_errors():
             check_writable(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+
+
+class Sweep(Callback):
+    """A sweep's start and end, in the process that runs the sweeper (the jobs may run elsewhere)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        launcher = str(config.hydra.launcher.get("_target_", ""))
+        if launcher.endswith(".SlurmLauncher"):
+            if shutil.which("sbatch") is None:  # submitit would fail with a traceback at the first job
+                fail(
+                    "this SLURM launcher submits each job with sbatch, which is not on this machine's PATH. Run the sweep "
+                    "on the cluster's login node, or run the same path here with hydra/launcher=submitit_local."
+                )
+            if config.hydra.launcher.get("max_num_timeout", 0) and config.get("resume") != "auto":
+                console.print(
+                    f"note: SLURM may requeue a job it stops at its time limit (hydra.launcher.max_num_timeout="
+                    f"{config.hydra.launcher.max_num_timeout}); add resume=auto and a fixed hydra.sweep.dir so that it "
+                    "continues from its last checkpoint instead of starting over."
+                )
+        # The jobs name their folders after the swept keys (resolvers.job_dir), wherever the launcher runs them.
+        os.environ[resolvers.SWEPT_ENV] = ",".join(sorted(resolvers.swept_keys(list(config.hydra.overrides.task))))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(resolvers.SWEPT_ENV, None)
+        if "optuna" in str(config.hydra.sweeper.get("_target_", "")):  # not an older study's results in a reused folder
+            sweep.show_best(Path(str(config.hydra.sweep.dir)))

@@ -14,6 +14,8 @@ from typing import Any
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from gan_cli.sweep import PLUGINS, not_installed
+
 LIST_GROUPS = ("reg",)  # groups given as a list, added with a +: +reg=[r1,ema]
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 
@@ -24,6 +26,8 @@ def explain(error: HydraException, command: str, config_name: str, overrides: li
     if isinstance(error, OverrideParseException):
         return _unparsable(error, command, overrides)
     if m := re.search(r"Could not (?:find|load) '([^']+)/([^'/]+)'", text):
+        if f"{m[1]}/{m[2]}" in PLUGINS:  # a launcher or sweeper of the sweep extra, which is not installed
+            return not_installed(f"{m[1]}/{m[2]}")
         return _unknown_option(m[1], m[2], command, getattr(error, "options", None))
     if m := re.search(r"Could not override '([^']+)'\. No match in the defaults list", text):
         return _group_needs_plus(m[1], command, overrides)

@@ -21,9 +21,11 @@ from rich.table import Table
 
 from gan_cli.errors import UserError, user_errors
 from gan_cli.log import console, metric_numbers
+from gan_cli.sweep import show_best
 
 # Not settings: what differs between the seeds of one setting, or between machines.
-IGNORED_KEYS = ("seed", "data.root", "hydra.", "device", "threads")
+# resume=auto: a sweep's jobs continued after a stop, and those that started afresh, are the same setting.
+IGNORED_KEYS = ("seed", "data.root", "hydra.", "device", "threads", "resume")
 SUCCESS_HEADER = "success (95% CI)"
 
 
@@ -202,6 +204,7 @@ def report(root: Path, eval_dir: str | None = None) -> list[dict[str, Any]]:
     # Off a terminal (CI logs, files) a wide table would be folded into narrow columns; Markdown stays readable.
     console.print(table) if console.is_terminal else print(md.read_text())
     console.print(f"wrote {md}\nwrote {csv_path}")
+    show_best(folder)  # an Optuna study's folder: its best trial, and the command that reruns it
     return rows
 
 

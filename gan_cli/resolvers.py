@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -10,6 +11,10 @@ from omegaconf import OmegaConf
 
 from gan_cli.overrides import parse_overrides
 from gan_cli.resume import run_dir
+
+# A launcher may run a sweep's jobs in other processes (joblib's workers, submitit's jobs), whose command line is
+# not the sweep's. The sweep's start (callbacks.Sweep) leaves its swept keys here, and those processes inherit them.
+SWEPT_ENV = "GAN_CLI_SWEPT_KEYS"
 
 
 def swept_keys(argv: Sequence[str] | None = None) -> set[str]:
@@ -23,7 +28,7 @@ def job_dir(task_overrides: Sequence[str], num: int) -> str:
 
     Overrides shared by every job (steps=..., data.root=...) would make each name long and alike.
     """
-    swept = swept_keys()
+    swept = set(filter(None, os.environ[SWEPT_ENV].split(","))) if SWEPT_ENV in os.environ else swept_keys()
     parts = sorted((o.key_or_group, o.input_line) for o in parse_overrides(task_overrides) if o.key_or_group in swept)
     name = ",".join(line for _, line in parts) or f"job{num}"
     name = re.sub(r"[/\\]+", "_", name).strip(". ")

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
-from gan_cli import population, precision, resolvers, resume, summary
+from gan_cli import population, precision, resolvers, resume, summary, sweep
 from gan_cli.build import Experiment
 from gan_cli.compat import build_or_explain
 from gan_cli.divergence import train_with_retries
@@ -71,6 +71,7 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
         for run, result, evaluation, log in zip(runs, results, evaluations, logs, strict=True):
             metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, run.cfg, choices, run.overrides, exp.loss.d_meaning)
             metrics |= {"retries": retries, "resumed_from": str(start_from) if start_from else None, "signal": trainer.stop_signal}
+            metrics["threads"] = torch.get_num_threads()  # steps_per_sec depends on it; a parallel sweep sets it per job
             write_json(metrics, run.dir / "metrics.json")
             if result.status != "interrupted":
                 record_hparams(log, result, evaluation, choices, run.resolved)
@@ -157,7 +158,8 @@ def record_hparams(log: RunLog, result: LoopResult, evaluation: dict[str, Any], 
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_cli.conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """One run or one job of a sweep; returns the final value of cfg.objective (for Optuna's sweeper), if set."""
     hc = HydraConfig.get()
     with user_errors():
         if hc.mode == RunMode.MULTIRUN and cfg.get("resume") not in (None, "auto"):
@@ -165,9 +167,16 @@ def main(cfg: DictConfig) -> None:
                 f"resume={cfg.resume} continues one run, not a sweep. For a sweep, give it a fixed folder and "
                 "resume=auto: gan train -m ... hydra.sweep.dir=DIR resume=auto continues each job from its own checkpoint."
             )
+        sweep.check_objective(cfg)
+        # Jobs that run side by side on this machine share its cores; an explicit threads= (or a data set's) still wins.
+        if cfg.threads is None and (threads := sweep.job_threads(hc.launcher)) is not None:
+            torch.set_num_threads(threads)
         metrics = train(cfg, Path(hc.runtime.output_dir), choices=dict(hc.runtime.choices), overrides=list(hc.overrides.task))
+        value = sweep.objective_value(metrics, cfg.objective, OmegaConf.select(hc, "sweeper.direction", default="minimize")) if cfg.objective else None
     if metrics["status"] == "interrupted":  # the whole sweep stops too: the user asked for it
         sys.exit(exit_status(metrics["signal"]))
-    # In a sweep a diverged job is recorded and the sweep goes on; a single run says so in its exit status.
+    # In a sweep a diverged job is recorded and the sweep goes on (a study's trial scores the worst value);
+    # a single run says so in its exit status.
     if metrics["status"] == "diverged" and hc.mode == RunMode.RUN:
         sys.exit(DIVERGED)
+    return value

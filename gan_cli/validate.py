@@ -53,6 +53,7 @@ TRAIN_RULES: list[Rule] = [
     ("optim.d.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("lr_decay", lambda v: v in ("none", "linear"), "none or linear"),
     ("threads", lambda v: v is None or _int(1, 1024)(v), "null (torch's default) or a whole number from 1 to 1024"),
+    ("objective", lambda v: v is None or (isinstance(v, str) and v.startswith("eval.") and len(v) > 5), "null or a final metric, eval.NAME (e.g. eval.w1)"),
     ("log_every", _int(1), "a whole number >= 1"),
     ("sample_every", _int(1), "a whole number >= 1"),
     ("ckpt_every", _int(1), "a whole number >= 1"),

@@ -86,6 +86,12 @@ def test_every_option_composes_and_instantiates(group: str, option: str, mnist_r
         assert exp.D(exp.G(z), *(() if y is None else (y,))).shape == (4,)
         assert exp.cond.conditional == (option != "none") and exp.latent.categories == (8 if exp.cond.conditional else 0)
         return
+    if group == "hparams_search":  # an Optuna study: its objective must be a number its data set's evaluation reports
+        data = make(cfg.data, "data")
+        real = next(data.batches(64, torch.Generator().manual_seed(0), torch.device("cpu")))
+        name = cfg.objective.removeprefix("eval.")
+        assert isinstance(data.evaluate(real)[name], float), cfg.objective
+        return
     pytest.fail(f"no test knows the config group {group!r}; add it here")
 
 
