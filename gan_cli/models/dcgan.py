@@ -43,6 +43,8 @@ class WholeConvTranspose2d(nn.ConvTranspose2d):
     convolution took 2.5x the time forward and 4.5x backward (CPU, batch 32, one thread). The weight keeps its layout, so
     checkpoints from before load as they are and a seed draws the same initial weights."""
 
+    matrix_product = True  # reads its weight as a matrix: gan_cli.device.fast_layout leaves its layout alone
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, bias=bias)
         _plain(self)
@@ -59,6 +61,8 @@ class WholeConv2d(nn.Conv2d):
     """A convolution whose kernel covers its whole input: one output pixel, a Linear layer of the flattened input,
     computed as one (forward and backward 8x faster than torch's convolution for D's 7x7 logit, as above). Still a Conv2d
     with a Conv2d's weight, so spectral norm, the init and checkpoints treat it as before."""
+
+    matrix_product = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size)
