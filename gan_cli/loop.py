@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,7 +67,8 @@ class Trainer:
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
         device_type = exp.device.type
-        self._autocast = lambda: torch.autocast(device_type, dtype=torch.float16, enabled=opts.amp)
+        # Without amp no autocast context at all: entering a disabled one costs more than a toy D's layer.
+        self._autocast = (lambda: torch.autocast(device_type, dtype=torch.float16)) if opts.amp else contextlib.nullcontext
         self.scaler_d = torch.amp.GradScaler(device_type, enabled=opts.amp)
         self.scaler_g = torch.amp.GradScaler(device_type, enabled=opts.amp)
         # Decay damps the oscillation that GAN training ends in, so the last G is a settled one.
@@ -114,10 +116,10 @@ class Trainer:
                     if isinstance(value, torch.Tensor) and value.dim() > 0:
                         value[k] = 0
 
-    def _d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """(..., 3): D's loss, and the batch means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
-        loss, r, f = self.exp.loss, real_logits.detach(), fake_logits.detach()
-        return torch.stack([loss.d_loss(real_logits, fake_logits), loss.d_value(r, f).mean(0), loss.d_value(f, r).mean(0)], -1)
+    def _shown(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """(..., 2): the batch means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
+        loss = self.exp.loss
+        return torch.stack([loss.d_value(real_logits, fake_logits).mean(0), loss.d_value(fake_logits, real_logits).mean(0)], -1)
 
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
@@ -129,8 +131,10 @@ class Trainer:
         real, fake = self.d_input(real), self.d_input(fake)
         with self._autocast():
             real_logits, fake_logits = e.D(real), e.D(fake)
-        parts = m.map(self._d_terms, real_logits.float(), fake_logits.float())  # (K, 3)
-        loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
+        r, f = real_logits.float(), fake_logits.float()
+        loss = m.map(e.loss.d_loss, r, f)  # (K,)
+        with torch.no_grad():  # the logged values stay out of the loss's graph: a toy D's backward is mostly nodes
+            shown = m.map(self._shown, r, f).T  # (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:
