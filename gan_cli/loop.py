@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ class Trainer:
         self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
         self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
-        self._autocast = lambda: autocast(opts.amp, exp.device)
+        # Without amp no autocast context at all: entering a disabled one costs more than a toy D's layer.
+        self._autocast = (lambda: autocast(opts.amp, exp.device)) if opts.amp != "none" else contextlib.nullcontext
         self.scaler_d, self.scaler_g = scaler(opts.amp, exp.device), scaler(opts.amp, exp.device)
         # Decay damps the oscillation that GAN training ends in, so the last G is a settled one.
         self.schedulers = (
@@ -118,10 +120,10 @@ class Trainer:
                     if isinstance(value, torch.Tensor) and value.dim() > 0:
                         value[k] = 0
 
-    def _d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """(..., 3): D's loss, and the batch means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
-        loss, r, f = self.exp.loss, real_logits.detach(), fake_logits.detach()
-        return torch.stack([loss.d_loss(real_logits, fake_logits), loss.d_value(r, f).mean(0), loss.d_value(f, r).mean(0)], -1)
+    def _shown(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """(..., 2): the batch means of the loss's d_value on the real and the fake batch (D/real, D/fake)."""
+        loss = self.exp.loss
+        return torch.stack([loss.d_value(real_logits, fake_logits).mean(0), loss.d_value(fake_logits, real_logits).mean(0)], -1)
 
     def d_step(self) -> torch.Tensor:
         """One update of D on a real and a fake batch; returns (loss, D/real, D/fake) of each member, (3, K): the means of the loss's d_value."""
@@ -138,8 +140,9 @@ class Trainer:
         with self._autocast():
             real_logits, fake_logits = e.D(real, *_given(y_real)), e.D(fake, *_given(y_fake))
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # the loss and the tricks work in float32
-        parts = m.map(self._d_terms, real_logits, fake_logits)  # (K, 3)
-        loss, shown = parts[:, 0], parts[:, 1:].T  # (K,) and (2, K)
+        loss = m.map(e.loss.d_loss, real_logits, fake_logits)  # (K,)
+        with torch.no_grad():  # the logged values stay out of the loss's graph: a toy D's backward is mostly nodes
+            shown = m.map(self._shown, real_logits, fake_logits).T  # (2, K)
         step = DStep(e.D, real, fake, real_logits, fake_logits, z, m, y_real, y_fake)
         loss = self._update(loss, [h.d_extra(step) for h in self.hooks], e.opt_d, self.scaler_d)
         for hook in self.hooks:

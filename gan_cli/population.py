@@ -244,7 +244,10 @@ class Members:
         """(K,) or (K, n): fn (a function of whole batches, e.g. a loss) on each member's part of the batches, in
         one call: fn gets each batch as (B, K, ...), the members side by side, and averages over dim 0 (the batch)
         only, as every loss does. An ordinary run's batches come as (B, 1, ...), and fn's mean is the plain one."""
-        out = fn(*(b.reshape(self.count, -1, *b.shape[1:]).transpose(0, 1) for b in batches))
+        if self.count == 1:  # one view per batch, not two: each is a node in the loss's backward
+            out = fn(*(b.unsqueeze(1) for b in batches))
+        else:
+            out = fn(*(b.reshape(self.count, -1, *b.shape[1:]).transpose(0, 1) for b in batches))
         return out.reshape(self.count, -1).squeeze(1)
 
     def own(self, net: nn.Module, k: int) -> nn.Module:
