@@ -32,8 +32,8 @@ test-slow: $(STAMP)  ## long checks: seed sweeps, real MNIST from ../shared/data
 test-all: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: $(STAMP)  ## speed of the training step, per model and device
-	$(BIN)/python benchmarks/steps_per_sec.py $(ARGS)
+bench: $(STAMP)  ## gan-cli's training rate against a bare PyTorch loop of the same networks, start-up, evaluations (one table)
+	$(BIN)/python benchmarks/speed.py $(ARGS)
 
 bench-population: $(STAMP)  ## many seeds at once (population=K) against the same seeds run one after another
 	PATH=$(abspath $(BIN)):$$PATH bash benchmarks/population.sh $(ARGS)

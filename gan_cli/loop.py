@@ -66,6 +66,7 @@ class Trainer:
         self.hooks = [exp.loss, *exp.regs]  # called in this order at every plug point
         for hook in self.hooks:
             hook.attach(exp.G, exp.D)
+        self.d_params = list(exp.D.parameters())  # once: walking D's module tree each G step cost a toy round 2%
         # What samples are drawn from: G, or an average of it when a trick keeps one (EMA).
         self.sampler = next((g for h in self.hooks if (g := h.sampler()) is not None), exp.G)
         self.last_real: Any = None  # the round's last real batch (with its labels, if any), for G-step tricks
@@ -156,8 +157,9 @@ class Trainer:
         y_fake = e.cond.labels(z)
         # Gradients flow through D to G, but D's own are not needed; afterwards each parameter gets back its own
         # flag, so one that a trick or the user froze stays frozen.
-        flags = [(p, p.requires_grad) for p in e.D.parameters()]
-        e.D.requires_grad_(False)
+        flags = [p.requires_grad for p in self.d_params]
+        for p in self.d_params:
+            p.requires_grad_(False)
         try:
             real, y_real = e.cond.split(self.last_real)
             real = self.d_input(real)
@@ -174,7 +176,7 @@ class Trainer:
             step = GStep(e.D, e.G, real, fake, fake_logits, z, m, y_real, y_fake)
             loss = self._update(loss, [h.g_extra(step) for h in self.hooks], e.opt_g, self.scaler_g)
         finally:
-            for p, flag in flags:
+            for p, flag in zip(self.d_params, flags, strict=True):
                 p.requires_grad_(flag)
         for hook in self.hooks:
             hook.after_g_step(e.G)
@@ -297,8 +299,8 @@ class Trainer:
             while self.step < o.steps:
                 for hook in self.hooks:
                     hook.on_round(self.step, o.steps)
-                d = torch.stack([self.d_step() for _ in range(o.d_steps)]).mean(0)  # (3, K)
-                g = torch.stack([self.g_step() for _ in range(o.g_steps)]).mean(0, keepdim=True)  # (1, K)
+                d = _mean([self.d_step() for _ in range(o.d_steps)])  # (3, K)
+                g = _mean([self.g_step() for _ in range(o.g_steps)])[None]  # (1, K)
                 values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # (4, K) in TAGS order; one device sync per round
                 finite = torch.isfinite(values).all(0)
                 if not finite.all():  # one check per round while every member is well
@@ -352,3 +354,8 @@ class Trainer:
             else LoopResult("diverged", at - 1, elapsed, last[k], diverged_at=at)
             for k in range(self.members.count)
         ]
+
+
+def _mean(values: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of a round's steps' values; one step's as it is (the same number, two operations fewer)."""
+    return values[0] if len(values) == 1 else torch.stack(values).mean(0)
