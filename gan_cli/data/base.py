@@ -69,9 +69,13 @@ class Data(ABC):
         """As `batches`, but each item is (x, y), y (batch_size,) the class of each sample (only where classes > 0)."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        """The share of samples that this data set's own judge (nearest mode, classifier) assigns to the class asked for."""
+    def classify(self, fake: torch.Tensor) -> torch.Tensor:
+        """(n,) the class this data set's own judge (nearest mode, classifier) assigns to each sample, on the CPU."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
+
+    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
+        """The share of samples that this data set's own judge assigns to the class asked for."""
+        return (self.classify(fake) == y.cpu()).float().mean().item()
 
     @abstractmethod
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
