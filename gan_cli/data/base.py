@@ -85,6 +85,16 @@ class Data(ABC):
         """A few cheap numbers about G's samples that `gan sample` prints (none by default)."""
         return {}
 
+    def save_traversal(self, fake: torch.Tensor, columns: int, out: Path) -> list[Path]:
+        """Write a traversal (`gan sample traverse=`): fake holds its rows one after another, `columns` samples each.
+        By default the raw samples, (rows, columns, *sample_shape), in traversal.npy; image data draw the grid."""
+        import numpy as np
+
+        out.mkdir(parents=True, exist_ok=True)
+        npy = out / "traversal.npy"
+        np.save(npy, fake.detach().float().cpu().reshape(-1, columns, *fake.shape[1:]).numpy())
+        return [npy]
+
     @abstractmethod
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
         """Write pictures of G's samples (and of D, where it can be drawn) to TensorBoard."""
