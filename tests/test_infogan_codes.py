@@ -145,3 +145,15 @@ def test_gan_eval_and_gan_report_show_how_well_the_codes_are_read_back(tmp_path:
     status, _ = run_cli(["report", str(run)])
     report = (run / "report.md").read_text()
     assert status == 0 and "code_match_error" in report and "code_correlation_c1" in report
+
+
+@pytest.mark.slow  # a population and two evaluations: about 30 s on 2 shared cores
+def test_each_population_member_is_scored_with_its_own_q(tmp_path: Path) -> None:
+    """Training's evaluation (noise seed S+2) reads each member's codes with that member's Q: what gan eval reads
+    from the member's own checkpoint at the same noise."""
+    run_train(["data=ring2d", "population=2", "+reg=[infogan]", "latent.categories=8", "latent.continuous=1", "steps=20", "eval.n=500", "eval.n_during=0", "device=cpu"], tmp_path / "run")
+    for seed in (0, 1):
+        trained = json.loads((tmp_path / "run" / f"seed={seed}" / "metrics.json").read_text())["eval"]
+        evaluated, _ = run_eval(tmp_path / f"eval{seed}", ckpt=f"'{tmp_path / 'run' / f'seed={seed}'}'", n=500, seed=seed + 2)
+        for key in ("code_match_error", "code_correlation_c1"):
+            assert evaluated["eval"][key] == pytest.approx(trained[key], abs=1e-6), (seed, key)
