@@ -16,7 +16,7 @@ from torch import nn
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
 from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, feature_dim
-from gan_cli.latent import Latent
+from gan_cli.latent import MAX_CONTINUOUS, Latent
 from gan_cli.metrics.codes import correlations, matching_error
 from gan_cli.models.checks import nonnegative, whole
 
@@ -87,7 +87,7 @@ class InfoGAN(Hooks):
                 "or leave infogan out of +reg for no code."
             )
         self.categories = categories
-        self.continuous = whole("latent.continuous", continuous, 0, 64)
+        self.continuous = whole("latent.continuous", continuous, 0, MAX_CONTINUOUS)
         if continuous and noise_dim is None:
             raise UserError("reg.infogan.noise_dim is unset: it says where the continuous codes start in z; give reg.infogan.noise_dim=${latent.dim}.")
         self.noise_dim = noise_dim
