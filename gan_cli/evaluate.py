@@ -18,9 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import checkpoint, resolvers
 from gan_cli.build import make
 from gan_cli.errors import UserError, user_errors
-from gan_cli.generate import generate
+from gan_cli.generate import generate, noise
+from gan_cli.hooks import hook_metrics
 from gan_cli.log import console, evaluation_rows, metric_numbers, summary_table, write_json
-from gan_cli.sample import conditioning_of, load_generator
+from gan_cli.sample import conditioning_of, load_generator, load_hooks
 from gan_cli.validate import EVAL_RULES, check
 
 resolvers.register()
@@ -74,7 +75,12 @@ def evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     seeds = list(range(cfg.seed, cfg.seed + cfg.draws))
     cond = conditioning_of(state)
     y = cond.eval_labels(cfg.n)  # a conditional G is judged on a class-balanced sample, as in training
-    draws = [data.evaluate(fake) | cond.evaluate(data, fake, y) for fake in (generate(G, latent, cfg.n, seed, device, labels=y) for seed in seeds)]
+    hooks, D = load_hooks(state, device)  # D only where a hook measures with it (InfoGAN's Q)
+    draws = []
+    for seed in seeds:
+        fake = generate(G, latent, cfg.n, seed, device, labels=y)
+        codes = hook_metrics(hooks, data, latent, noise(latent, cfg.n, seed, labels=y), fake, D) if hooks else {}
+        draws.append(data.evaluate(fake) | cond.evaluate(data, fake, y) | codes)
     metrics, spread = pool(draws) if len(draws) > 1 else (draws[0], {})
     result = {"checkpoint": str(checkpoint.resolve(cfg.ckpt)), "step": state.get("step"), "seed": cfg.seed, "choices": state.get("choices", {}), "eval": metrics}
     if spread:

@@ -13,7 +13,7 @@ def noise(latent: Latent, n: int, seed: int, by_code: bool = False, labels: torc
     `labels` (n,): the code of each row set to these (a conditional G's classes) instead of the drawn ones."""
     z = latent.sample(n, generator=torch.Generator().manual_seed(seed))
     if labels is not None:
-        z[:, latent.dim :] = torch.nn.functional.one_hot(labels, latent.categories).to(z.dtype)
+        latent.set_code(z, labels)
     return z[latent.code(z).argsort(stable=True)] if by_code and latent.categories else z
 
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from gan_cli.data.base import Data
+    from gan_cli.latent import Latent
     from gan_cli.losses.base import GANLoss
     from gan_cli.population import Members
 
@@ -92,6 +94,11 @@ class Hooks:
         """A generator to draw samples from instead of G (the EMA of G), or None."""
         return None
 
+    def eval_metrics(self, data: Data, latent: Latent, z: torch.Tensor, fake: torch.Tensor, D: nn.Module) -> dict[str, Any]:
+        """Numbers of what the trick promises (InfoGAN: codes read back), added to an evaluation of the samples
+        fake = G(z); D is the run's D (one member's, in eval mode). None by default."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """What the hook keeps across steps, for exact resume."""
         return {}
@@ -142,3 +149,19 @@ def batch_norm_advice(D: nn.Module, what: str) -> str | None:
             "so the penalty is only approximate; with model=dcgan add model.d_norm=layer (per-sample layer norm, as in WGAN-GP)."
         )
     return None
+
+
+def reports_metrics(hooks: list[Hooks]) -> bool:
+    """Whether any of the hooks adds numbers to an evaluation (so D is worth preparing for it)."""
+    return any(type(h).eval_metrics is not Hooks.eval_metrics for h in hooks)
+
+
+@torch.no_grad()
+def hook_metrics(hooks: list[Hooks], data: Data, latent: Latent, z: torch.Tensor, fake: torch.Tensor, D: nn.Module) -> dict[str, Any]:
+    """Every hook's eval_metrics of fake = G(z), with D in eval mode (batch norm by its running statistics, as G is)."""
+    was_training = D.training
+    D.eval()
+    try:
+        return {k: v for h in hooks for k, v in h.eval_metrics(data, latent, z.to(fake.device), fake, D).items()}
+    finally:
+        D.train(was_training)

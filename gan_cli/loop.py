@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from gan_cli.build import Experiment
-from gan_cli.generate import generate
-from gan_cli.hooks import DStep, GStep
+from gan_cli.generate import generate, noise
+from gan_cli.hooks import DStep, GStep, hook_metrics, reports_metrics
 from gan_cli.log import RunLog
 from gan_cli.population import take
 from gan_cli.precision import Amp, autocast, scaler
@@ -258,8 +258,12 @@ class Trainer:
             return self._last_eval[2]
         e = self.exp
         y = e.cond.eval_labels(n)  # a conditional G is judged on a class-balanced sample
-        fake = generate(self.sampler, e.latent, n, [s + 2 for s in self.members.seeds], e.device, labels=y)
+        seeds = [s + 2 for s in self.members.seeds]
+        fake = generate(self.sampler, e.latent, n, seeds, e.device, labels=y)
         metrics = [e.data.evaluate(part) | e.cond.evaluate(e.data, part, y) for part in fake.split(n)]
+        if reports_metrics(self.hooks):  # e.g. InfoGAN's codes read back: each member's Q reads its own samples
+            for k, (part, seed) in enumerate(zip(fake.split(n), seeds, strict=True)):
+                metrics[k] |= hook_metrics(self.hooks, e.data, e.latent, noise(e.latent, n, seed, labels=y), part, self.members.own(e.D, k))
         self._last_eval = (self.step, n, metrics)
         return metrics
 

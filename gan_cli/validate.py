@@ -79,11 +79,15 @@ SAMPLE_RULES: list[Rule] = [
     ("seed", _int(0), "a whole number >= 0"),
     ("out", _path, "the folder for the files"),
     ("label", lambda v: v is None or _int(0)(v) or (isinstance(v, list) and len(v) > 0 and all(_int(0)(c) for c in v)), "null (every class) or a class, e.g. label=7, or a list, e.g. label=[1,2]"),
+    ("traverse", lambda v: v is None or (isinstance(v, str) and v != ""), "null (n samples) or a continuous code, e.g. traverse=c1"),
+    ("columns", _int(2, 1000), "a whole number from 2 to 1000"),
+    ("rows", _int(1, 1000), "a whole number from 1 to 1000"),
 ]
+TRAVERSAL_KEYS = ("label", "traverse", "columns", "rows")  # gan sample's own: gan eval draws no traversal and no class
 
 
 EVAL_RULES: list[Rule] = [
-    *(rule for rule in SAMPLE_RULES if rule[0] != "label"),
+    *(rule for rule in SAMPLE_RULES if rule[0] not in TRAVERSAL_KEYS),
     ("draws", _int(1, 100), "a whole number from 1 to 100"),
     ("data_root", lambda v: v is None or _path(v), "null (the checkpoint's data.root) or a folder"),
 ]

@@ -144,7 +144,7 @@ def test_sample_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00garbage" * 100)
     assert_clean_error(gan("sample", f"ckpt={junk}", f"out={tmp_path}", status=2), "not a readable checkpoint")
     assert_clean_error(gan("sample", "ckpt=x.pt", "n=0", f"out={tmp_path}", status=2), "n=0 is not allowed")
-    assert_clean_error(gan("sample", "ckpt=x.pt", "+threads=1", f"out={tmp_path}", status=2), "threads is not an option here", "ckpt, device, label, n, out, seed")
+    assert_clean_error(gan("sample", "ckpt=x.pt", "+threads=1", f"out={tmp_path}", status=2), "threads is not an option here", "ckpt, columns, device, label, n, out, rows, seed, traverse")
 
 
 def test_unwritable_output_and_data_root_that_is_a_file(tmp_path: Path) -> None:

@@ -23,12 +23,12 @@ TRAIN_KEYS = [
     "seed", "population", "member_pictures", "steps", "batch_size", "d_steps", "g_steps", "amp", "optim.g.lr", "optim.d.lr", "optim.g.betas",
     "optim.d.betas", "optim.g._target_", "lr_decay", "threads", "log_every", "sample_every", "ckpt_every",
     "keep_ckpts", "preview_n", "eval.every", "eval.n", "eval.n_during", "latent.dim", "latent.dist",
-    "latent.categories",
+    "latent.categories", "latent.continuous",
     "data.mean", "data.std", "data.mean_tol", "data.std_tol", "data.root", "data.download", "data._target_",
     "model.hidden", "model.d_hidden", "model.dropout", "model.g_norm", "model.ngf", "model.ndf", "model.d_norm", "model.act", "model.fc", "model._target_", "loss._target_", "device.name",
     "resume", "divergence.retries", "divergence.lr_factor", "stepz", "optim",
 ]  # fmt: skip
-SAMPLE_KEYS = ["ckpt", "n", "seed", "device.name", "nn", "out"]
+SAMPLE_KEYS = ["ckpt", "n", "seed", "device.name", "nn", "out", "traverse", "columns", "rows"]
 EVAL_KEYS = ["ckpt", "n", "seed", "draws", "data_root", "data.root", "device.name", "out", "label"]
 GROUPS = {
     "data": ["gaussian", "mnist", "cifar"],

@@ -69,9 +69,13 @@ class Data(ABC):
         """As `batches`, but each item is (x, y), y (batch_size,) the class of each sample (only where classes > 0)."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        """The share of samples that this data set's own judge (nearest mode, classifier) assigns to the class asked for."""
+    def classify(self, fake: torch.Tensor) -> torch.Tensor:
+        """(n,) the class this data set's own judge (nearest mode, classifier) assigns to each sample, on the CPU."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
+
+    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
+        """The share of samples that this data set's own judge assigns to the class asked for."""
+        return (self.classify(fake) == y.cpu()).float().mean().item()
 
     @abstractmethod
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
@@ -80,6 +84,16 @@ class Data(ABC):
     def describe(self, fake: torch.Tensor) -> dict[str, Any]:
         """A few cheap numbers about G's samples that `gan sample` prints (none by default)."""
         return {}
+
+    def save_traversal(self, fake: torch.Tensor, columns: int, out: Path) -> list[Path]:
+        """Write a traversal (`gan sample traverse=`): fake holds its rows one after another, `columns` samples each.
+        By default the raw samples, (rows, columns, *sample_shape), in traversal.npy; image data draw the grid."""
+        import numpy as np
+
+        out.mkdir(parents=True, exist_ok=True)
+        npy = out / "traversal.npy"
+        np.save(npy, fake.detach().float().cpu().reshape(-1, columns, *fake.shape[1:]).numpy())
+        return [npy]
 
     @abstractmethod
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:

@@ -34,3 +34,10 @@ class ImageData(Data):
         save_image(fake, png, nrow=math.ceil(math.sqrt(len(fake))), normalize=True, value_range=(-1, 1), pad_value=1)
         np.save(npy, fake.numpy())  # (n, C, H, W) in [-1, 1], the raw output of G
         return [png, npy]
+
+    def save_traversal(self, fake: torch.Tensor, columns: int, out: Path) -> list[Path]:
+        png = out / "traversal.png"
+        files = super().save_traversal(fake, columns, out)
+        # One row of the grid per row of the traversal: nrow is torchvision's count of images per grid row.
+        save_image(fake.detach().float().cpu(), png, nrow=columns, normalize=True, value_range=(-1, 1), pad_value=1)
+        return [png, *files]

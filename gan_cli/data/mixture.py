@@ -44,9 +44,8 @@ class Mixture(Data):
     def labelled_batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return LabelledDrawStream(self.sample_labelled, batch_size, generator, device)  # type: ignore[arg-type]
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        nearest = torch.cdist(fake.detach().float().cpu().flatten(1), self.centers).argmin(1)  # (n,)
-        return (nearest == y.cpu()).float().mean().item()
+    def classify(self, fake: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(fake.detach().float().cpu().flatten(1), self.centers).argmin(1)  # (n,) the nearest mode
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
