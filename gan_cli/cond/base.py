@@ -53,7 +53,7 @@ class Unconditional(Hooks):
         return None
 
     def evaluate(self, data: Data, fake: torch.Tensor, y: torch.Tensor | None) -> dict[str, Any]:
-        """Metrics of the conditioning itself (conditional accuracy), added to the data's."""
+        """Metrics of the conditioning itself (conditional accuracy, per-class measures), added to the data's."""
         return {}
 
 
@@ -139,4 +139,4 @@ class Conditional(Unconditional):
 
     def evaluate(self, data: Data, fake: torch.Tensor, y: torch.Tensor | None) -> dict[str, Any]:
         assert y is not None
-        return {"cond_accuracy": data.conditional_accuracy(fake, y)}
+        return data.conditional_metrics(fake, y)

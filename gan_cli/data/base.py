@@ -69,8 +69,9 @@ class Data(ABC):
         """As `batches`, but each item is (x, y), y (batch_size,) the class of each sample (only where classes > 0)."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        """The share of samples that this data set's own judge (nearest mode, classifier) assigns to the class asked for."""
+    def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """Metrics of G(z, y) against the class y asked for: cond_accuracy, the share that this data set's own judge
+        (nearest mode, classifier) assigns to y, and the data set's per-class measures."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
 
     @abstractmethod

@@ -44,9 +44,18 @@ class Mixture(Data):
     def labelled_batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return LabelledDrawStream(self.sample_labelled, batch_size, generator, device)  # type: ignore[arg-type]
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        nearest = torch.cdist(fake.detach().float().cpu().flatten(1), self.centers).argmin(1)  # (n,)
-        return (nearest == y.cpu()).float().mean().item()
+    def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """cond_accuracy: the share of G(z, y) nearest to mode y. cond_on_mode: for each class y, the share of G(z, y)
+        within n_sigmas stds of mode y itself (NaN for a class not asked for); cond_on_mode_min: the worst class's."""
+        x, y = fake.detach().float().cpu().flatten(1), y.cpu()
+        nearest = torch.cdist(x, self.centers).argmin(1)  # (n,)
+        on_mode = (x - self.centers[y]).norm(dim=1) <= self.n_sigmas * self.std  # (n,); a non-finite sample is off
+        shares = [on_mode[y == c].float().mean().item() if (y == c).any() else math.nan for c in range(self.classes)]
+        return {
+            "cond_accuracy": (nearest == y).float().mean().item(),
+            "cond_on_mode_min": min(s for s in shares if not math.isnan(s)),
+            "cond_on_mode": shares,
+        }
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
