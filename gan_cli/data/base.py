@@ -83,9 +83,10 @@ class Data(ABC):
         return {}
 
     @abstractmethod
-    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
-        """Write pictures of G's samples (and of D, where it can be drawn) to TensorBoard."""
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
+        """Write pictures of G's samples (and of D, where it can be drawn) to TensorBoard; `labels` (n,): the class
+        each sample was asked for (a conditional G), which a picture may show (a grid's row per class)."""
 
     @abstractmethod
-    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
-        """Write G's samples under `out` as files a person can open; return their paths."""
+    def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
+        """Write G's samples under `out` as files a person can open; return their paths. `labels` as in log_samples."""

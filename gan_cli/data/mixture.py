@@ -67,7 +67,7 @@ class Mixture(Data):
         m = self.evaluate(fake)
         return {"modes covered": f"{m['modes_covered']} of {m['modes']}", "high quality": m["high_quality"]}
 
-    def _figure(self, fake: torch.Tensor, d_prob: DProb | None, title: str) -> Any:
+    def _figure(self, fake: torch.Tensor, d_prob: DProb | None, title: str, labels: torch.Tensor | None = None) -> Any:
         values = fake.detach().float().cpu()
         lo, hi = self.centers.min().item() - 1.5, self.centers.max().item() + 1.5
         if self.sample_shape[0] == 1:
@@ -76,16 +76,17 @@ class Mixture(Data):
             d = d_prob(xs[:, None]).flatten().cpu().numpy() if d_prob else None
             return density_figure(xs.numpy(), p.numpy(), values.flatten().numpy(), d, title)
         real = self.sample(len(values), torch.Generator().manual_seed(0))
-        return scatter_figure(real.numpy(), values.numpy(), self.centers.numpy(), (lo, hi), title)
+        shade = None if labels is None else labels.cpu().numpy() / self.classes  # a conditional G's points coloured by class
+        return scatter_figure(real.numpy(), values.numpy(), self.centers.numpy(), (lo, hi), title, shade)
 
-    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
-        writer.add_figure("samples", self._figure(fake, d_prob, f"step {step}"), step)  # closes the figure
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
+        writer.add_figure("samples", self._figure(fake, d_prob, f"step {step}", labels), step)  # closes the figure
 
-    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
+    def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         txt, png = out / "samples.txt", out / "samples.png"
         np.savetxt(txt, fake.detach().double().cpu().flatten(1).numpy(), fmt="%.6f", header=f"{len(fake)} samples of G, one per line")
-        save_figure(self._figure(fake, None, f"{len(fake)} samples of G"), png)
+        save_figure(self._figure(fake, None, f"{len(fake)} samples of G", labels), png)
         return [txt, png]
 
 
