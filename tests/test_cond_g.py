@@ -133,3 +133,13 @@ def test_cond_on_mode_is_each_class_share_within_n_sigmas_of_its_own_mode() -> N
     x[y == 2] = ring.centers[3]  # class 2 drawn on mode 3: near a mode, but not its own
     off = ring.conditional_metrics(x, y)
     assert off["cond_on_mode"][2] == 0.0 and off["cond_on_mode_min"] == 0.0 and off["cond_on_mode"][3] == real["cond_on_mode"][3]
+
+
+def test_resuming_with_another_g_side_is_refused(tmp_path: Path) -> None:
+    from gan_cli.errors import UserError
+
+    quick = ["data=ring2d", "cond=projection", "model.g_norm=batch", *QUICK]
+    run_train(quick, tmp_path)
+    with pytest.raises(UserError) as e:
+        run_train([*quick, "cond.g=cbn", f"resume={tmp_path}"], tmp_path)
+    assert "cannot resume with a different cond.g (cond.g: concat in the checkpoint, cbn now)" in str(e.value)
