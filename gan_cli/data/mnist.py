@@ -146,7 +146,7 @@ class MNIST(ImageData):
         classifier, _ = self.classifier(fake.device)
         reference = self._reference(classifier)  # puts the classifier in eval mode
         features, probs = extract(fake.detach().float(), classifier)
-        y = y.cpu().numpy()
-        per_class = per_class_fd(features, y, reference.features, self._labels[False].numpy(), self.classes)
-        accuracy = float((probs.argmax(1) == y).mean())
+        asked = y.cpu().numpy()
+        per_class = per_class_fd(features, asked, reference.features, self._labels[False].numpy(), self.classes)
+        accuracy = float((probs.argmax(1) == asked).mean())
         return {"cond_accuracy": accuracy, "fd_class_mean": float(np.mean(per_class)), "fd_per_class": per_class}
