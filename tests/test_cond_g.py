@@ -17,7 +17,10 @@ from gan_cli.cond.base import balanced
 from gan_cli.cond.cbn import ClassBatchNorm
 from gan_cli.data.images import grid_cells
 from gan_cli.data.mnist import MNIST
+from gan_cli.evaluate import evaluate
 from gan_cli.metrics import images
+from gan_cli.report import report
+from gan_cli.sample import sample
 from tests.commands import gan
 from tests.conftest import QUICK, compose_config, run_train
 from tests.tb import events
@@ -112,13 +115,14 @@ def test_conditional_mnist_with_cbn_dcgan_grids_a_row_per_class_and_reports_fd_p
     # The preview (QUICK's preview_n=16): 10 classes of 1 or 2 samples, one row each, 2 wide; 28-pixel cells, 2 of padding.
     (picture,) = events(run / "tb").Images("samples")[-1:]
     assert png_size(picture.encoded_image_string) == (2 * 30 + 2, 10 * 30 + 2)
-    gan("sample", f"ckpt={run}", "n=24", f"out={tmp_path / 'all'}", "device=cpu")  # 2 or 3 of each digit
+    # In process, not through the CLI (test_cond.py's ring runs that path): the commands' own functions.
+    sample(compose_config("sample", [f"ckpt={run}", "n=24", "device=cpu"])[0], tmp_path / "all")  # 2 or 3 of each digit
     assert png_size(tmp_path / "all" / "samples.png") == (3 * 30 + 2, 10 * 30 + 2)
-    gan("eval", f"ckpt={run}", "n=200", "draws=2", f"out={tmp_path / 'eval'}", "device=cpu")
+    evaluate(compose_config("eval", [f"ckpt={run}", "n=200", "draws=2", "device=cpu"])[0], tmp_path / "eval")
     result = json.loads((tmp_path / "eval" / "eval.json").read_text())
     pooled = np.mean([d["fd_per_class"] for d in result["draws"]], 0)
     assert result["eval"]["fd_per_class"] == pytest.approx(pooled)  # two draws' values averaged, not added
-    gan("report", str(run))
+    report(run)
     assert "fd_class_mean" in (run / "report.md").read_text()
 
 
