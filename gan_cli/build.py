@@ -48,9 +48,13 @@ def arch_of(data: Data, latent: Latent) -> dict[str, Any]:
     return {"sample_shape": list(data.sample_shape), "latent_dim": latent.width, "bounded": data.bounded}
 
 
-def build_models(model_cfg: Any, arch: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-    G, D = make(model_cfg, "model", sample_shape=tuple(arch["sample_shape"]), latent_dim=arch["latent_dim"], bounded=arch["bounded"])
-    return G, D
+def build_models(model_cfg: Any, arch: Mapping[str, Any], cond: Unconditional | None = None) -> tuple[nn.Module, nn.Module]:
+    """G and D of the model config; `cond` says how G takes a class (conditional batch norm changes G's layers)."""
+    cond = cond or Unconditional()
+    width = cond.g_width(arch["latent_dim"])
+    G, D = make(model_cfg, "model", sample_shape=tuple(arch["sample_shape"]), latent_dim=width, bounded=arch["bounded"])
+    model = (str(OmegaConf.select(model_cfg, "_target_")).split(".")[-2:] or ["?"])[0]  # gan_cli.models.mlp.build: mlp
+    return cond.wrap_g(G, model), D
 
 
 def build_regs(node: Any) -> list[Hooks]:
@@ -87,10 +91,12 @@ def build_cond(node: Any, data: Data, latent: Latent) -> Unconditional:
     return cond
 
 
-def build_nets(cfg: DictConfig, arch: Mapping[str, Any], hooks: list[Hooks], sample_shape: tuple[int, ...], device: torch.device) -> tuple[nn.Module, nn.Module]:
+def build_nets(
+    cfg: DictConfig, arch: Mapping[str, Any], cond: Unconditional, hooks: list[Hooks], sample_shape: tuple[int, ...], device: torch.device
+) -> tuple[nn.Module, nn.Module]:
     """G and D, with every hook's change to D, seeded by cfg.seed: built as an ordinary run of that seed builds them."""
     seed_everything(cfg.seed)
-    G, D = build_models(cfg.model, arch)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
+    G, D = build_models(cfg.model, arch, cond)  # DataModelMismatch for data it cannot take: gan_cli.compat says what works
     G, D = fast_layout(G.to(device), device), fast_layout(D.to(device), device)
     for hook in hooks:  # before the optimiser exists, so it sees any parameters a trick adds to D
         D = hook.wrap_d(D, sample_shape)
@@ -108,12 +114,12 @@ def build(cfg: DictConfig) -> Experiment:
         raise UserError(problem)
     seeds = [cfg.seed + k for k in range(cfg.population)]
     if len(seeds) == 1:
-        G, D = build_nets(cfg, arch, [loss, *regs], data.sample_shape, device)
+        G, D = build_nets(cfg, arch, cond, [loss, *regs], data.sample_shape, device)
         members = Members(seeds)
     else:  # member k is built exactly as an ordinary run of its seed, and draws its noise on from where that run would
         nets, noise = [], []
         for seed in seeds:
-            nets.append(build_nets(OmegaConf.merge(cfg, {"seed": seed}), arch, [loss, *regs], data.sample_shape, device))
+            nets.append(build_nets(OmegaConf.merge(cfg, {"seed": seed}), arch, cond, [loss, *regs], data.sample_shape, device))
             noise.append(torch.Generator().set_state(torch.get_rng_state()))
         G, D = Stacked([g for g, _ in nets]).to(device), Stacked([d for _, d in nets]).to(device)
         members = Members(seeds, noise)

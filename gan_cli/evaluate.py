@@ -29,7 +29,7 @@ resolvers.register()
 
 def pool(draws: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]:
     """Several draws' metrics as one: every number's mean over the draws (and, apart, its std); counts per
-    class added up; `success` only if every draw succeeded, `collapsed` if any draw collapsed."""
+    class added up, measures per class averaged; `success` only if every draw succeeded, `collapsed` if any draw collapsed."""
     pooled: dict[str, Any] = {}
     for key, first in draws[0].items():
         values = [d[key] for d in draws]
@@ -38,8 +38,8 @@ def pool(draws: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]
         elif isinstance(first, (int, float)):
             same = all(v == first for v in values)  # n, n_real and an int that never moved stay as they were
             pooled[key] = first if same else statistics.fmean(values)
-        elif isinstance(first, list):
-            pooled[key] = [sum(column) for column in zip(*values)]
+        elif isinstance(first, list):  # counts per class add up; a measure per class (fd_per_class) is averaged
+            pooled[key] = [sum(c) if all(isinstance(v, int) for v in c) else statistics.fmean(c) for c in zip(*values)]
         else:  # provenance (the extractor's sha256, the reference split, the floor): the same in every draw
             pooled[key] = first
     spread = {k: statistics.stdev(float(d[k]) for d in draws) for k in metric_numbers(draws[0], flags=False)}

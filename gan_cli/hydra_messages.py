@@ -159,12 +159,29 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
     return keys
 
 
+def _options_with(group: str, key: str) -> list[str]:
+    """The options of `group` whose own file sets `key` (relative to the group), e.g. cond.g: acgan, concat, projection."""
+    folder = resources.files("gan_cli.conf").joinpath(group)
+    found = []
+    for option in group_options(group):
+        text = folder.joinpath(f"{option}.yaml").read_text()
+        if not text.startswith("# @package _global_") and OmegaConf.select(OmegaConf.create(text), key) is not None:
+            found.append(option)
+    return found
+
+
 def _unknown_key(key: str, command: str, config_name: str, overrides: list[str], value: str | None) -> str:
     cfg = _composed(config_name, overrides, with_hydra=key.startswith("hydra."))
     tree = OmegaConf.to_container(cfg, resolve=False) if cfg is not None else {}
     keys = _keys(tree)
     closest = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)  # data.root -> data_root, stepz -> steps
     said = f"{key} is not an option of gan {command}"
+    group, _, rest = key.partition(".")
+    if rest and group in tree and (others := _options_with(group, rest)):  # an option of other choices of the group (cond.g under cond=none)
+        return (
+            f"{key} is not an option of {(chosen := _value_of(group, overrides)) and f'{group}={chosen}' or f'the default {group}'}, but of {group}={', '.join(others)}: "
+            f"e.g. gan {command} {group}={others[0]} {key}={value if value is not None else '...'}."
+        )
     if closest:
         fix = f"{closest[0]}={value}" if value is not None else closest[0]
         return f"{said}. The closest option is {closest[0]}: {fix}. `gan {command} --help` lists every option with its default."

@@ -72,7 +72,9 @@ class Trainer:
         self.last_real: Any = None  # the round's last real batch (with its labels, if any), for G-step tricks
         self._last_eval: tuple[int, int, list[dict[str, Any]]] = (-1, 0, [])  # step, n and each member's metrics of the latest evaluation
         # One fixed noise batch for every picture, so pictures over time show G changing, not z.
-        self.fixed_z = torch.cat([exp.latent.sample(opts.preview_n, generator=torch.Generator().manual_seed(s + 1)) for s in m.seeds]).to(exp.device)
+        # A conditional G's picture asks for the classes in turn (one row each in an image grid).
+        preview_y = exp.cond.eval_labels(opts.preview_n)
+        self.fixed_z = torch.cat([noise(exp.latent, opts.preview_n, s + 1, labels=preview_y) for s in m.seeds]).to(exp.device)
         # Without amp no autocast context at all: entering a disabled one costs more than a toy D's layer.
         self._autocast = (lambda: autocast(opts.amp, exp.device)) if opts.amp != "none" else contextlib.nullcontext
         self.scaler_d, self.scaler_g = scaler(opts.amp, exp.device), scaler(opts.amp, exp.device)
@@ -279,14 +281,14 @@ class Trainer:
             G.eval(), D.eval()  # pictures must not move batch-norm statistics
             try:
                 z = self.fixed_z[k * n : (k + 1) * n]
-                fake = G(z).float()
-                own = D(fake, *_given(self.exp.cond.labels(z))).float()
+                fake, y = G(z).float(), self.exp.cond.labels(z)
+                own = D(fake, *_given(y)).float()
 
                 def d_curve(x: torch.Tensor, D: torch.nn.Module = D, own: torch.Tensor = own) -> torch.Tensor:
                     """What D/real would be for x (the loss's d_value), with the picture's fakes as the other batch."""
                     return loss.d_value(D(x.to(self.exp.device)).float(), own)
 
-                self.exp.data.log_samples(log.writer, self.step, fake, d_curve)
+                self.exp.data.log_samples(log.writer, self.step, fake, d_curve, y)
             finally:
                 G.train(), D.train()
 

@@ -57,12 +57,18 @@ def density_figure(xs: np.ndarray, p_data: np.ndarray, fake: np.ndarray, d: np.n
     return fig
 
 
-def scatter_figure(real: np.ndarray, fake: np.ndarray, centers: np.ndarray, lims: tuple[float, float], title: str) -> Figure:
-    """Real (grey) and generated (green) points in the plane, with the mixture's centres (x)."""
+def scatter_figure(
+    real: np.ndarray, fake: np.ndarray, centers: np.ndarray, lims: tuple[float, float], title: str, shade: np.ndarray | None = None
+) -> Figure:
+    """Real (grey) and generated (green) points in the plane, with the mixture's centres (x); `shade` (n,) in [0, 1):
+    each generated point's colour on a hue circle instead (a conditional G's class)."""
     fig, ax = pyplot().subplots(figsize=(4.5, 4.5))
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="real")
     finite = np.isfinite(fake).all(1)
-    ax.scatter(fake[finite, 0], fake[finite, 1], s=2, c="tab:green", alpha=0.5, label="G")
+    if shade is None:
+        ax.scatter(fake[finite, 0], fake[finite, 1], s=2, c="tab:green", alpha=0.5, label="G")
+    else:
+        ax.scatter(fake[finite, 0], fake[finite, 1], s=2, c=shade[finite], cmap="hsv", vmin=0, vmax=1, alpha=0.5, label="G (colour: class)")
     ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="k", s=30, label="modes")
     ax.set_xlim(*lims)
     ax.set_ylim(*lims)

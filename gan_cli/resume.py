@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Changing one of these would not continue the same run: the weights, the optimiser state or the
 # RNG streams would no longer fit; nor may the list of tricks (reg) change. Everything else (steps,
 # intervals, learning rates, the tricks' options, loss, device, amp) may change.
-FROZEN = ("data", "model", "latent", "seed", "lr_decay", "optim.g._target_", "optim.d._target_")
+FROZEN = ("data", "model", "latent", "seed", "lr_decay", "optim.g._target_", "optim.d._target_", "cond.g")  # cond.g changes G's layers
 FROZEN_GROUPS = ("data", "model", "cond")
 
 

@@ -29,8 +29,8 @@ def load_generator(state: dict[str, Any], device: torch.device) -> tuple[torch.n
     run_cfg = OmegaConf.create(state["config"])
     data = make(run_cfg.data, "data")  # lazy: no data files are read
     latent = make(run_cfg.latent, "latent")
-    build_cond(run_cfg.get("cond"), data, latent)  # a conditional run's z ends in the classes' one-hot
-    G, _ = build_models(run_cfg.model, state["arch"])
+    cond = build_cond(run_cfg.get("cond"), data, latent)  # a conditional run's z ends in the classes' one-hot
+    G, _ = build_models(run_cfg.model, state["arch"], cond)
     try:
         G.load_state_dict(state.get("G_sample", state["G"]))  # G's average, when the run kept one (reg ema)
     except (RuntimeError, KeyError) as e:
@@ -89,7 +89,7 @@ def sample(cfg: DictConfig, out: Path) -> dict[str, Any]:
     if cfg.traverse is not None:
         return traversal(cfg, state, G, data, latent, device, out)
     fake = generate(G, latent, cfg.n, cfg.seed, device, by_code=labels is None, labels=labels)  # by code: a grid shows each code together
-    files = data.save_samples(fake, out)
+    files = data.save_samples(fake, out, labels)
     if labels is not None:
         (out / "labels.txt").write_text("".join(f"{c}\n" for c in labels.tolist()))
         files.append(out / "labels.txt")

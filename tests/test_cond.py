@@ -151,6 +151,8 @@ def test_conditional_mnist_reads_labels_and_the_classifier_judges_each_class(mni
         (["cond=projection"], ["cond=projection needs labelled data", "data=ring2d", "data=gaussian has none"]),
         (["data=ring2d", "cond=concat", "population=2"], ["cond=concat with population=2"]),
         (["data=mnist", "cond=acgan", "+reg=[infogan]"], ["InfoGAN's code"]),
+        (["data=ring2d", "cond=projection", "cond.g=cbn"], ["cond.g=cbn", "(model=mlp) has no batch norm", "model.g_norm=batch"]),
+        (["data=ring2d", "cond=concat", "cond.g=film"], ["cond.g='film' is not one of concat, cbn"]),
     ],
 )
 def test_what_conditioning_cannot_do_is_refused_before_training(overrides: list[str], phrases: list[str], tmp_path: Path) -> None:
@@ -164,4 +166,4 @@ def test_gan_eval_and_gan_report_show_the_conditional_accuracy(ring_run: Path, t
     gan("eval", f"ckpt={ring_run}", "n=800", f"out={tmp_path / 'eval'}", "device=cpu")
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["eval"]["cond_accuracy"] >= 0.8
     gan("report", str(ring_run))
-    assert "cond_accuracy" in (ring_run / "report.md").read_text()
+    assert "cond_accuracy" in (ring_run / "report.md").read_text() and "cond_on_mode_min" in (ring_run / "report.md").read_text()

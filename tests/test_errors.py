@@ -55,6 +55,7 @@ CASES = [
     (["sample", "ckpt=RUN", "colour=3"], 1, ["colour is not an option of gan sample", "The options are: ckpt, columns, device, label, n, out, rows, seed, traverse"]),
     (["train", "foo=1"], 1, ["foo is not an option of gan train", "The options are: amp, batch_size,", "steps, threads"]),
     (["train", "optim.g.lrr=1"], 1, ["optim.g.lrr is not an option of gan train", "The closest option is optim.g.lr: optim.g.lr=1"]),
+    (["train", "data=ring2d", "cond.g=cbn"], 1, ["cond.g is not an option of the default cond, but of cond=acgan, concat, projection", "cond=acgan cond.g=cbn"]),
     (["train", "data.nope=3"], 1, ["The options under data are: mean, mean_tol, std, std_tol"]),
     (["train", "+data=mnist"], 1, ["+data=mnist cannot add another", "without the +: gan train data=mnist"]),
     (["train", "+steps=3"], 1, ["steps is already an option of gan train; set it without the +: steps=3"]),

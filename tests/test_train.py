@@ -198,7 +198,7 @@ def test_the_density_figure_draws_what_d_real_shows(tmp_path: Path) -> None:
 
     trainer = _trainer("wgan_gp")
     drawn = []
-    trainer.exp.data.log_samples = lambda writer, step, fake, d_curve: drawn.append(d_curve)
+    trainer.exp.data.log_samples = lambda writer, step, fake, d_curve, labels=None: drawn.append(d_curve)
     log = RunLog(tmp_path)
     trainer.log_samples([log])
     log.close()

@@ -1,6 +1,6 @@
 """AC-GAN (Odena et al. 2017): D's logit stays unconditional, and a classifier head on D's features also tells
 the class; D learns it on real and fake samples, and G is trained to make its fakes' classes easy to tell.
-G reads z ++ one-hot(y) (see base)."""
+G takes y as cond.g says (see base)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class AuxD(LabelledD):
 
 
 class ACGAN(Conditional):
-    def __init__(self, weight: float = 1.0) -> None:
+    def __init__(self, weight: float = 1.0, g: str = "concat") -> None:
+        super().__init__(g)
         self.weight = nonnegative("cond.weight", weight)  # of the auxiliary cross-entropy; the paper adds it with 1
 
     def wrap(self, D: nn.Module, feature_dim: int) -> LabelledD:

@@ -2,7 +2,8 @@
 
 How labels travel, for every method:
 - G: a fake sample's class rides in z as a one-hot tail (latent.categories = the data's classes), so a Linear
-  first layer adds a learned embedding of y to z's: Mirza & Osindero's concatenation, and AC-GAN's G.
+  first layer adds a learned embedding of y to z's: Mirza & Osindero's concatenation, and AC-GAN's G (cond.g=concat);
+  or G reads z alone and its batch norms take the class from the tail (cond.g=cbn, gan_cli.cond.cbn).
 - fake labels are drawn uniformly over the classes with z (Latent.sample); uniform, not the data's label
   frequencies, because every labelled data set here is balanced and a uniform draw needs no pass over the data.
 - real labels come with the real batch (Data.labelled_batches), and D is called as D(x, y).
@@ -18,10 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_cli.cond.cbn import ClassConditionalG
 from gan_cli.data.base import BatchStream, Data
 from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks, feature_dim
 from gan_cli.latent import Latent
+from gan_cli.regs.spectral_norm import normalise_like
 
 
 class Unconditional(Hooks):
@@ -36,6 +39,14 @@ class Unconditional(Hooks):
     def hooks(self) -> list[Hooks]:
         """The hooks the loop calls for this method: none for the unconditional GAN, so its runs stay as they were."""
         return []
+
+    def g_width(self, width: int) -> int:
+        """The width of z that G's own first layer reads, of z's `width` (noise and one-hot tail)."""
+        return width
+
+    def wrap_g(self, G: nn.Module, model: str) -> nn.Module:
+        """G as the method needs it (conditional batch norm), before it is trained or loaded; `model` names it in messages."""
+        return G
 
     def batches(self, data: Data, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return data.batches(batch_size, generator, device)
@@ -53,7 +64,7 @@ class Unconditional(Hooks):
         return None
 
     def evaluate(self, data: Data, fake: torch.Tensor, y: torch.Tensor | None) -> dict[str, Any]:
-        """Metrics of the conditioning itself (conditional accuracy), added to the data's."""
+        """Metrics of the conditioning itself (conditional accuracy, per-class measures), added to the data's."""
         return {}
 
 
@@ -76,6 +87,10 @@ class LabelledD(nn.Module):
     def head(self, f: torch.Tensor) -> torch.Tensor:  # without labels: what tricks that rebuild D's head call
         return self.D.head(f)
 
+    def label_layers(self) -> list[nn.Module]:
+        """The layers this wrapper adds to D (all but D itself)."""
+        return [m for name, m in self.named_children() if name != "D"]
+
     def label_logit(self, f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B,) what the label adds to D's logit, from the flattened features f (B, F)."""
         return torch.zeros(len(f), device=f.device)
@@ -92,10 +107,20 @@ class LabelledD(nn.Module):
         return logit + self.label_logit(flat, y)
 
 
+G_SIDES = ("concat", "cbn")
+
+
 class Conditional(Unconditional):
-    """What every conditional method shares; a method only says how D takes the label (`wrap`)."""
+    """What every conditional method shares; a method only says how D takes the label (`wrap`). How G takes it is
+    the option `g`, the same for every D-side method: concat (the one-hot tail enters G's first layer with z) or cbn
+    (G reads z alone and each of its batch-norm layers has a gain and bias per class: gan_cli.cond.cbn)."""
 
     conditional = True
+
+    def __init__(self, g: str = "concat") -> None:
+        if g not in G_SIDES:
+            raise UserError(f"cond.g={g!r} is not one of {', '.join(G_SIDES)}: concat feeds the class to G's first layer with z, cbn to G's batch norms.")
+        self.g = g
 
     def bind(self, data: Data, latent: Latent) -> None:
         name = type(self).__name__.lower()
@@ -115,12 +140,20 @@ class Conditional(Unconditional):
     def hooks(self) -> list[Hooks]:
         return [self]
 
+    def g_width(self, width: int) -> int:
+        return width - self.classes if self.g == "cbn" else width
+
+    def wrap_g(self, G: nn.Module, model: str) -> nn.Module:
+        return ClassConditionalG(G, self.classes, model) if self.g == "cbn" else G
+
     def wrap(self, D: nn.Module, feature_dim: int) -> LabelledD:
         raise NotImplementedError
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
         # Last of the hooks' wraps (build puts the conditioning after the tricks), so D(x, y) is the outermost call.
         self.D = self.wrap(D, feature_dim(D, sample_shape)).to(next(D.parameters()).device)
+        for layers in self.D.label_layers():  # spectral norm (+reg=[spectral_norm]) ran before this wrap: it reaches them here
+            normalise_like(D, layers)
         return self.D
 
     def batches(self, data: Data, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
@@ -139,4 +172,4 @@ class Conditional(Unconditional):
 
     def evaluate(self, data: Data, fake: torch.Tensor, y: torch.Tensor | None) -> dict[str, Any]:
         assert y is not None
-        return {"cond_accuracy": data.conditional_accuracy(fake, y)}
+        return data.conditional_metrics(fake, y)

@@ -1,4 +1,4 @@
-"""Concatenation (Mirza & Osindero 2014): G reads z ++ one-hot(y) (see base), and D joins an embedding of y to
+"""Concatenation (Mirza & Osindero 2014): G takes y as cond.g says (see base), and D joins an embedding of y to
 its last hidden features, then a small MLP turns the pair into the label's share of the logit."""
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ class ConcatD(LabelledD):
 
 
 class Concat(Conditional):
-    def __init__(self, embed: int = 16, hidden: int = 128) -> None:
+    def __init__(self, embed: int = 16, hidden: int = 128, g: str = "concat") -> None:
+        super().__init__(g)
         self.embed = whole("cond.embed", embed, 1, 4096)
         self.hidden = whole("cond.hidden", hidden, 1, 65536)
 

@@ -1,5 +1,5 @@
 """The projection discriminator (Miyato & Koyama 2018): D's logit = psi(phi(x)) + embed(y) . phi(x), where
-phi is D's last hidden features (flattened) and psi D's own last layer. G reads z ++ one-hot(y) (see base)."""
+phi is D's last hidden features (flattened) and psi D's own last layer. G takes y as cond.g says (see base)."""
 
 from __future__ import annotations
 

@@ -73,9 +73,10 @@ class Data(ABC):
         """(n,) the class this data set's own judge (nearest mode, classifier) assigns to each sample, on the CPU."""
         raise NotImplementedError(f"{type(self).__name__} has no labels")
 
-    def conditional_accuracy(self, fake: torch.Tensor, y: torch.Tensor) -> float:
-        """The share of samples that this data set's own judge assigns to the class asked for."""
-        return (self.classify(fake) == y.cpu()).float().mean().item()
+    def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """Metrics of G(z, y) against the class y asked for: cond_accuracy, the share that this data set's own judge
+        (nearest mode, classifier) assigns to y, and the data set's per-class measures."""
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
 
     @abstractmethod
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
@@ -96,9 +97,10 @@ class Data(ABC):
         return [npy]
 
     @abstractmethod
-    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
-        """Write pictures of G's samples (and of D, where it can be drawn) to TensorBoard."""
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
+        """Write pictures of G's samples (and of D, where it can be drawn) to TensorBoard; `labels` (n,): the class
+        each sample was asked for (a conditional G), which a picture may show (a grid's row per class)."""
 
     @abstractmethod
-    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
-        """Write G's samples under `out` as files a person can open; return their paths."""
+    def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
+        """Write G's samples under `out` as files a person can open; return their paths. `labels` as in log_samples."""

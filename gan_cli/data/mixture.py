@@ -47,6 +47,19 @@ class Mixture(Data):
     def classify(self, fake: torch.Tensor) -> torch.Tensor:
         return torch.cdist(fake.detach().float().cpu().flatten(1), self.centers).argmin(1)  # (n,) the nearest mode
 
+    def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """cond_accuracy: the share of G(z, y) nearest to mode y. cond_on_mode: for each class y, the share of G(z, y)
+        within n_sigmas stds of mode y itself (NaN for a class not asked for); cond_on_mode_min: the worst class's."""
+        x, y = fake.detach().float().cpu().flatten(1), y.cpu()
+        nearest = self.classify(x)  # (n,)
+        on_mode = (x - self.centers[y]).norm(dim=1) <= self.n_sigmas * self.std  # (n,); a non-finite sample is off
+        shares = [on_mode[y == c].float().mean().item() if (y == c).any() else math.nan for c in range(self.classes)]
+        return {
+            "cond_accuracy": (nearest == y).float().mean().item(),
+            "cond_on_mode_min": min(s for s in shares if not math.isnan(s)),
+            "cond_on_mode": shares,
+        }
+
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
         return DrawStream(self.sample, batch_size, generator, device)
 
@@ -57,7 +70,7 @@ class Mixture(Data):
         m = self.evaluate(fake)
         return {"modes covered": f"{m['modes_covered']} of {m['modes']}", "high quality": m["high_quality"]}
 
-    def _figure(self, fake: torch.Tensor, d_prob: DProb | None, title: str) -> Any:
+    def _figure(self, fake: torch.Tensor, d_prob: DProb | None, title: str, labels: torch.Tensor | None = None) -> Any:
         values = fake.detach().float().cpu()
         lo, hi = self.centers.min().item() - 1.5, self.centers.max().item() + 1.5
         if self.sample_shape[0] == 1:
@@ -66,16 +79,17 @@ class Mixture(Data):
             d = d_prob(xs[:, None]).flatten().cpu().numpy() if d_prob else None
             return density_figure(xs.numpy(), p.numpy(), values.flatten().numpy(), d, title)
         real = self.sample(len(values), torch.Generator().manual_seed(0))
-        return scatter_figure(real.numpy(), values.numpy(), self.centers.numpy(), (lo, hi), title)
+        shade = None if labels is None else labels.cpu().numpy() / self.classes  # a conditional G's points coloured by class
+        return scatter_figure(real.numpy(), values.numpy(), self.centers.numpy(), (lo, hi), title, shade)
 
-    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
-        writer.add_figure("samples", self._figure(fake, d_prob, f"step {step}"), step)  # closes the figure
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
+        writer.add_figure("samples", self._figure(fake, d_prob, f"step {step}", labels), step)  # closes the figure
 
-    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
+    def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         txt, png = out / "samples.txt", out / "samples.png"
         np.savetxt(txt, fake.detach().double().cpu().flatten(1).numpy(), fmt="%.6f", header=f"{len(fake)} samples of G, one per line")
-        save_figure(self._figure(fake, None, f"{len(fake)} samples of G"), png)
+        save_figure(self._figure(fake, None, f"{len(fake)} samples of G", labels), png)
         return [txt, png]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from gan_cli.data.base import BatchStream
@@ -97,17 +98,22 @@ class MNIST(ImageData):
     def evaluate(self, fake: torch.Tensor) -> dict[str, Any]:
         """The shipped classifier's metrics against the 10k test digits (never the training split G saw)."""
         from gan_cli.eval.classifier import floor
-        from gan_cli.metrics.images import image_metrics, real_side
+        from gan_cli.metrics.images import image_metrics
 
         classifier, sha256 = self.classifier(fake.device)
-        reference = self.images(train=False)
-        if self._real is None:
-            self._real = real_side(reference, classifier)
-        metrics = image_metrics(fake.detach().float(), self._real, classifier, sha256, reference=f"MNIST test ({len(reference):,})")
+        metrics = image_metrics(fake.detach().float(), self._reference(classifier), classifier, sha256, reference=f"MNIST test ({len(self.images(train=False)):,})")
         metrics["success"] = metrics["modes_covered"] == 10
         metrics["collapsed"] = metrics["modes_covered"] <= 5  # half the digits or fewer
         metrics["floor"] = floor()  # what real digits score, so a reader knows what "perfect" reads as
         return metrics
+
+    def _reference(self, classifier: MnistClassifier) -> Any:
+        """The test digits' features and radii (metrics.images.RealSide): made at the first evaluation, then reused."""
+        from gan_cli.metrics.images import real_side
+
+        if self._real is None:
+            self._real = real_side(self.images(train=False), classifier)
+        return self._real
 
     def classifier(self, device: torch.device) -> tuple[MnistClassifier, str]:
         """The shipped classifier and its weights' sha256, on `device`: it runs where G's samples are (the run's
@@ -137,3 +143,16 @@ class MNIST(ImageData):
         classifier, _ = self.classifier(fake.device)
         with torch.no_grad():
             return torch.cat([classifier(part).argmax(1) for part in fake.detach().float().split(1000)]).cpu()
+
+    def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """cond_accuracy: the share of G(z, y) that the shipped classifier reads as digit y. fd_per_class: FD-MNIST of
+        G(z, y) against the test digits of class y, for each y; fd_class_mean their mean (one classifier pass)."""
+        from gan_cli.metrics.images import extract, per_class_fd
+
+        classifier, _ = self.classifier(fake.device)
+        reference = self._reference(classifier)  # puts the classifier in eval mode
+        features, probs = extract(fake.detach().float(), classifier)
+        asked = y.cpu().numpy()
+        per_class = per_class_fd(features, asked, reference.features, self._labels[False].numpy(), self.classes)
+        accuracy = float((probs.argmax(1) == asked).mean())
+        return {"cond_accuracy": accuracy, "fd_class_mean": float(np.mean(per_class)), "fd_per_class": per_class}

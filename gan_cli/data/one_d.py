@@ -71,7 +71,7 @@ class OneDimensional(Data):
             hi = min(max(hi, finite.quantile(0.995).item()), mean + 12 * std)
         return lo, hi
 
-    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb) -> None:
+    def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
         values = fake.detach().flatten().float().cpu()
         writer.add_scalar("G/mean", values.double().mean().item(), step)
         writer.add_scalar("G/std", values.double().std().item(), step)
@@ -88,7 +88,7 @@ class OneDimensional(Data):
         )
         writer.add_figure("density", fig, step)  # closes the figure
 
-    def save_samples(self, fake: torch.Tensor, out: Path) -> list[Path]:
+    def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
         values = fake.detach().flatten().double().cpu().numpy()
         out.mkdir(parents=True, exist_ok=True)
         txt, png = out / "samples.txt", out / "histogram.png"

@@ -133,7 +133,8 @@ def modes_covered(counts: ArrayLike, share: float = 0.5) -> int:
 
 
 @torch.no_grad()
-def _extract(images: ArrayLike, classifier: MnistClassifier, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def extract(images: ArrayLike, classifier: MnistClassifier, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) float64 classifier features of `images` and (N, 10) class probabilities, in one pass."""
     device = next(classifier.parameters()).device
     x = torch.as_tensor(images)
     feats, probs = [], []
@@ -142,6 +143,15 @@ def _extract(images: ArrayLike, classifier: MnistClassifier, batch_size: int) ->
         feats.append(f.cpu())
         probs.append(torch.softmax(classifier.head(f), dim=1).cpu())  # head(features) == forward in eval mode
     return torch.cat(feats).double().numpy(), torch.cat(probs).double().numpy()
+
+
+def per_class_fd(fake_feat: np.ndarray, fake_y: ArrayLike, real_feat: np.ndarray, real_y: ArrayLike, classes: int) -> list[float]:
+    """FD of each class's fakes against the real features of that class (NaN where a side has fewer than 2)."""
+    fy, ry = np.asarray(fake_y), np.asarray(real_y)
+    return [
+        frechet_distance(fake_feat[fy == c], real_feat[ry == c]) if min((fy == c).sum(), (ry == c).sum()) >= 2 else float("nan")
+        for c in range(classes)
+    ]
 
 
 def _check_images(images: ArrayLike, name: str) -> None:
@@ -168,7 +178,7 @@ def real_side(real: ArrayLike, classifier: MnistClassifier, batch_size: int = 50
     evaluation's time on CPU, so a run computes them once."""
     _check_images(real, "reference")
     classifier.eval()  # batch norm and dropout in training mode would make features depend on the batch
-    features, _ = _extract(real, classifier, batch_size)
+    features, _ = extract(real, classifier, batch_size)
     return RealSide(features, _kth_neighbour_radii(torch.as_tensor(features), k, chunk))
 
 
@@ -180,7 +190,7 @@ def image_metrics(
     _check_images(fake, "generated")
     real = real if isinstance(real, RealSide) else real_side(real, classifier, batch_size)
     classifier.eval()  # batch norm and dropout in training mode would make features depend on the batch
-    fake_feat, fake_probs = _extract(fake, classifier, batch_size)
+    fake_feat, fake_probs = extract(fake, classifier, batch_size)
     real_feat = real.features
     kid_mean, kid_std = kid(fake_feat, real_feat)
     precision, recall = precision_recall(real_feat, fake_feat, real_radii=real.radii)

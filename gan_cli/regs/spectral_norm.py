@@ -79,9 +79,26 @@ def spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
     return module
 
 
+LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def spectrally_normalised(net: nn.Module) -> bool:
+    """Whether any layer of `net` has its weight spectrally normalised."""
+    return any(isinstance(m, SpectralNormWeight) for m in net.modules())
+
+
+def normalise_like(D: nn.Module, added: nn.Module) -> None:
+    """Spectral norm on the Linear and Embedding layers of `added` (a head a wrapper puts on D after the tricks, such
+    as a conditioning's label layers) when D's own layers have it: D's logit is then Lipschitz-bounded as a whole."""
+    if spectrally_normalised(D):
+        for module in list(added.modules()):
+            if isinstance(module, (*LAYERS, nn.Embedding)):
+                spectral_norm(module)
+
+
 class SpectralNorm(Hooks):
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
         for module in list(D.modules()):
-            if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if isinstance(module, LAYERS):
                 spectral_norm(module)
         return D
