@@ -48,6 +48,11 @@ def show_population(members: list[dict[str, Any]], run_dir: Path) -> None:
     console.print(summary_table("gan train: population summary", rows))
 
 
+def command(processes: int) -> str:
+    """The command that trains a run on `processes` processes (torchrun's, for more than one)."""
+    return "gan train" if processes == 1 else f"torchrun --nproc_per_node={processes} -m gan_cli train"
+
+
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     """The summary table, then what to do next when the run diverged or was stopped."""
     rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s, evaluations included)"}
@@ -70,5 +75,5 @@ def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     elif metrics["status"] == "interrupted":
         console.print(
             f"[bold yellow]stopped[/] at step {metrics['step']} of {metrics['steps']}; the checkpoint {last} holds it. "
-            f"Continue with: gan train resume={run_dir}"
+            f"Continue with: {command(metrics.get('processes', 1))} resume={run_dir}"
         )
