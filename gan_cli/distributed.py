@@ -45,14 +45,19 @@ def joined() -> Iterator[Ranks]:
     if not launched() or dist.is_initialized():
         yield current()
         return
-    if torch.cuda.is_available():  # "cuda" means this rank's own GPU from here on
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if local_rank() < torch.cuda.device_count():  # "cuda" means this rank's own GPU from here on
+        torch.cuda.set_device(local_rank())
     # A backend per device: collectives on CUDA tensors go through NCCL, those on CPU tensors (device=cpu, objects) through gloo.
     dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     try:
         yield current()
     finally:
         dist.destroy_process_group()
+
+
+def local_rank() -> int:
+    """This process's number among torchrun's processes on this machine: the GPU it takes."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def current() -> Ranks:
@@ -105,6 +110,11 @@ class Ranks:
         """The networks every rank starts from: rank 0's weights and buffers (batch norm synchronised if asked)."""
         if self.world == 1:
             return G, D
+        if next(G.parameters()).is_cuda and local_rank() >= torch.cuda.device_count():
+            raise UserError(
+                f"torchrun started process {local_rank()} on this machine, which has {torch.cuda.device_count()} GPU(s): each "
+                "process takes a GPU of its own (NCCL cannot share one). Use --nproc_per_node at most the GPU count, or device=cpu."
+            )
         if sync_bn:
             G, D = synced_batch_norm(G), synced_batch_norm(D)
         for net in (G, D):
