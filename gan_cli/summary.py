@@ -69,8 +69,8 @@ def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written before it"
         console.print(
             f"[bold red]diverged:[/] the losses became NaN or infinite at step {metrics['diverged_at']}; {kept}. "
-            "Try lower learning rates (optim.g.lr, optim.d.lr), another seed, the nonsat loss, or divergence.retries=3 "
-            "to roll back and retry with lower rates automatically."
+            "Try lower learning rates (optim.g.lr, optim.d.lr), another seed, the nonsat loss"
+            + (", or divergence.retries=3 to roll back and retry with lower rates automatically." if metrics.get("processes", 1) == 1 else ".")
         )
     elif metrics["status"] == "interrupted":
         console.print(

@@ -138,6 +138,17 @@ def test_a_stopped_two_process_run_resumes_exactly(tmp_path: Path) -> None:
     assert steps == list(range(10, 401, 10)), steps
 
 
+@pytest.mark.slow
+def test_a_divergence_ends_every_rank_in_the_same_round(mnist_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["data=mnist", "model=mlp", "optim.d.lr=1e30", "optim.g.lr=1e30", f"data.root={mnist_root}", "data.download=false"]
+    done = torchrun([*args, "steps=50", "batch_size=8", "eval.n=0", "eval.n_during=0", "device=cpu", "threads=1", f"hydra.run.dir={run}"], tmp_path)
+    out = done.stdout + done.stderr
+    assert " ".join(out.split()).count("exitcode : 3") == 2, out  # both ranks exit as a diverged run does
+    assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"
+    assert "divergence.retries=3" not in out  # not offered where it is refused
+
+
 def test_what_cannot_run_on_several_processes_is_refused_before_any_work() -> None:
     cfg, _ = compose_config("train", ["device=cpu"])
     two = distributed.Ranks(0, 2)
