@@ -12,9 +12,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gan_cli import distributed
 from gan_cli.cond.base import Unconditional
 from gan_cli.data.base import Data
-from gan_cli import distributed
 from gan_cli.device import fast_layout
 from gan_cli.errors import UserError
 from gan_cli.hooks import Hooks
