@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gan_cli import distributed
 from gan_cli.cond.base import Unconditional
 from gan_cli.data.base import Data
 from gan_cli.device import fast_layout
@@ -113,9 +114,14 @@ def build(cfg: DictConfig) -> Experiment:
     for problem in filter(None, (reg.use_loss(loss) for reg in regs)):  # a trick that needs what this loss lacks
         raise UserError(problem)
     seeds = [cfg.seed + k for k in range(cfg.population)]
-    if len(seeds) == 1:
+    ranks = distributed.current()
+    if len(seeds) == 1 and ranks.world == 1:
         G, D = build_nets(cfg, arch, cond, [loss, *regs], data.sample_shape, device)
         members = Members(seeds)
+    elif len(seeds) == 1:  # one run on several processes: each draws its share of the noise an ordinary run would
+        G, D = ranks.prepare(*build_nets(cfg, arch, cond, [loss, *regs], data.sample_shape, device), sync_bn=cfg.sync_bn)
+        members = Members(seeds, [torch.Generator().set_state(torch.get_rng_state())], ranks)
+        ranks.seed_own_stream(cfg.seed)
     else:  # member k is built exactly as an ordinary run of its seed, and draws its noise on from where that run would
         nets, noise = [], []
         for seed in seeds:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import re
 import sys
+from collections.abc import Iterator
 
 from gan_cli import __version__
 from gan_cli.errors import fail, hydra_errors
+from gan_cli.log import console
 
 COMMANDS = {
     "train": ("gan_cli.train", "train a GAN (Hydra overrides; -m for sweeps)"),
@@ -67,9 +71,32 @@ def main(argv: list[str] | None = None) -> None:
         return
     # Hydra reads sys.argv itself; it sees the command's own arguments, and usage lines say `gan <command>`.
     overrides = quote_paths(args[1:])
-    sys.argv = [f"gan {command}", *overrides]
-    with hydra_errors(command, HYDRA_CONFIGS[command], overrides):
-        importlib.import_module(COMMANDS[command][0]).main()
+    with processes(command) as hydra_extra:
+        sys.argv = [f"gan {command}", *overrides, *hydra_extra]
+        with hydra_errors(command, HYDRA_CONFIGS[command], overrides):
+            importlib.import_module(COMMANDS[command][0]).main()
+
+
+@contextlib.contextmanager
+def processes(command: str) -> Iterator[list[str]]:
+    """Inside: `gan train` under torchrun has joined the run's processes, all of which name the run folder with rank
+    0's start time; yields the Hydra overrides that keep a rank other than 0 from writing into it (its config, its
+    log) or printing. Nothing to do outside torchrun."""
+    if command != "train":
+        yield []
+        return
+    from gan_cli import distributed, resolvers  # here: torch is not for `gan --help` and `gan report` to wait for
+
+    if not distributed.launched():
+        yield []
+        return
+    with distributed.joined() as ranks:
+        resolvers.set_start_time(distributed.start_time(ranks))
+        if ranks.writes:
+            yield []
+            return
+        console.quiet = True
+        yield ["hydra.output_subdir=null", f"hydra.job_logging.handlers.file.filename={hydra_quoted(os.devnull)}"]
 
 
 if __name__ == "__main__":

@@ -91,6 +91,25 @@ class RunLog:
         self.writer.close()
 
 
+class SilentLog(RunLog):
+    """The log of a process that writes nothing (a torchrun rank other than 0): no files; its console is quiet."""
+
+    def __init__(self) -> None:  # no writer, no folder
+        pass
+
+    def restart(self, purge_step: int) -> None:
+        pass
+
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        pass
+
+    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def open_writer_read_last(tb_dir: Path, purge_step: int | None) -> SummaryWriter:
     """A TensorBoard writer whose new event file TensorBoard reads after every file already in `tb_dir`.
 

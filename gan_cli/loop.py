@@ -56,6 +56,8 @@ class Trainer:
     def __init__(self, exp: Experiment, opts: LoopOptions) -> None:
         self.exp, self.opts = exp, opts  # the seeds are the members': exp.members.seeds
         self.members = m = exp.members
+        self.ranks = m.ranks  # the processes this run is trained on (torchrun): each takes `rows` of every batch
+        self.rows = opts.batch_size // self.ranks.world
         self.step = 0
         self.stop_signal: int | None = None  # set by a signal handler; the loop stops after the current round
         # The data order has its own generator, so changing the model never reshuffles the data; each member's is its seed's.
@@ -86,8 +88,9 @@ class Trainer:
         )
 
     def real_batch(self) -> Any:
-        """The next real batch of every member, one after another (with its labels under a conditional GAN)."""
-        return torch.cat([next(stream) for stream in self.batches]) if len(self.batches) > 1 else next(self.batches[0])
+        """The next real batch of every member, one after another (with its labels under a conditional GAN); under
+        torchrun this rank's share of the run's next batch, which every rank draws whole."""
+        return torch.cat([next(stream) for stream in self.batches]) if len(self.batches) > 1 else self.ranks.share(next(self.batches[0]))
 
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
         for hook in self.hooks:
@@ -104,6 +107,7 @@ class Trainer:
             loss = loss + sum(terms)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss.sum()).backward()  # with amp off the scaler passes the loss and the step straight through
+        self.ranks.average_gradients(opt)  # under torchrun: the global batch's gradient, the same on every rank
         if self.frozen:  # a diverged member is frozen: no gradient, and (see freeze) no momentum to move it
             for group in opt.param_groups:
                 for p in group["params"]:
@@ -155,7 +159,7 @@ class Trainer:
     def g_step(self) -> torch.Tensor:
         e, m = self.exp, self.members
         assert self.last_real is not None, "a round starts with a D step"
-        z = m.latent(e.latent, self.opts.batch_size, e.device)
+        z = m.latent(e.latent, self.rows, e.device)
         y_fake = e.cond.labels(z)
         # Gradients flow through D to G, but D's own are not needed; afterwards each parameter gets back its own
         # flag, so one that a trick or the user froze stays frozen.
@@ -204,7 +208,7 @@ class Trainer:
         return state | {
             "data_stream": self.batches[k].state_dict(),  # the data order and the position in it
             "rng": self.members.rng_state(k),  # the noise z and anything else drawn from the global RNGs
-        }
+        } | ({"rank_rng": self.ranks.gather(torch.get_rng_state())} if self.ranks.world > 1 else {})  # each rank's own draws (dropout)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue an ordinary run from `state` (a population is never continued as a whole: each member is a run)."""
@@ -230,6 +234,13 @@ class Trainer:
                     group["lr"] = base * max(0.0, 1.0 - self.step / self.opts.steps)
         self.batches[0].load_state_dict(state["data_stream"])
         set_rng_state(state["rng"])
+        if self.ranks.world > 1:  # the noise stream every rank shares, then this rank's own stream
+            self.members.noise[0].set_state(torch.get_rng_state())
+            own = state.get("rank_rng", [])
+            if len(own) == self.ranks.world:
+                torch.set_rng_state(own[self.ranks.rank])
+            else:  # a checkpoint of another number of processes: the noise goes on exactly, dropout's draws afresh
+                self.ranks.seed_own_stream(self.members.seeds[0] + self.step)
         for hook, saved in zip(self.hooks, state.get("hooks", [{}] * len(self.hooks)), strict=True):
             if saved:
                 hook.load_state_dict(saved)
@@ -308,6 +319,7 @@ class Trainer:
                 d = _mean([self.d_step() for _ in range(o.d_steps)])  # (3, K)
                 g = _mean([self.g_step() for _ in range(o.g_steps)])[None]  # (1, K)
                 values = torch.cat([d[:1], g, d[1:]]).float().cpu()  # (4, K) in TAGS order; one device sync per round
+                values, stop = self.ranks.agree(values, self.stop_signal)  # under torchrun: every rank's mean, any rank's signal
                 finite = torch.isfinite(values).all(0)
                 if not finite.all():  # one check per round while every member is well
                     for k in (self.alive & ~finite).nonzero().flatten().tolist():
@@ -335,16 +347,17 @@ class Trainer:
                 t_aside = time.perf_counter()
                 self.periodic(logs, checkpoint)
                 aside += time.perf_counter() - t_aside
-                if self.stop_signal is not None and self.step < o.steps:
+                if stop is not None and self.step < o.steps:
+                    self.stop_signal = stop
                     return self.results("interrupted", start, last)
         return self.results("completed", start, last)
 
     def periodic(self, logs: list[RunLog], checkpoint: Callable[[int], None]) -> None:
         """The work a round may end with besides training: pictures, an evaluation, a periodic checkpoint."""
         o = self.opts
-        if self.step % o.sample_every == 0 or self.step == o.steps:
+        if (self.step % o.sample_every == 0 or self.step == o.steps) and self.ranks.writes:  # rank 0 alone draws and evaluates
             self.log_samples(logs)
-        if self.step % o.eval_every == 0 or self.step == o.steps:  # all at eval_n: one sample size per curve
+        if (self.step % o.eval_every == 0 or self.step == o.steps) and self.ranks.writes:  # all at eval_n: one sample size per curve
             for k, metrics in enumerate(self.evaluate(o.eval_n)):
                 if self.alive[k]:
                     logs[k].evaluation(self.step, metrics, o.eval_n)

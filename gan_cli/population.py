@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from gan_cli.distributed import Ranks
 from gan_cli.errors import UserError
 from gan_cli.latent import Latent
 from gan_cli.rng import rng_state
@@ -220,17 +221,29 @@ class Members:
     after another. With one member every method is the plain computation: an ordinary run.
     """
 
-    def __init__(self, seeds: Sequence[int], noise: Sequence[torch.Generator] = ()) -> None:
+    def __init__(self, seeds: Sequence[int], noise: Sequence[torch.Generator] = (), ranks: Ranks | None = None) -> None:
         self.seeds = list(seeds)
         self.count = len(self.seeds)
-        # Each member's own noise stream (a population); an ordinary run draws from the global RNG, as it always has.
+        # Each member's own noise stream (a population), or the run's shared by every rank (torchrun); an ordinary
+        # run draws from the global RNG, as it always has.
         self.noise = list(noise)
+        self.ranks = ranks or Ranks()  # the processes one run is trained on (torchrun); one outside it
 
     def latent(self, latent: Latent, n: int, device: torch.device) -> torch.Tensor:
-        """(K*n, width): n rows of noise for each member, from the member's own stream."""
+        """(K*n, width): n rows of noise for each member, from the member's own stream. Under torchrun, this rank's n
+        rows of the global batch's noise, which every rank draws whole from the run's stream."""
+        if self.ranks.world > 1:
+            return self.ranks.share(latent.sample(n * self.ranks.world, generator=self.noise[0])).to(device)
         if not self.noise:
             return latent.sample(n, device)
         return latent.sample_each(n, self.noise, device)
+
+    def uniform(self, n: int, device: torch.device) -> torch.Tensor:
+        """(n,) draws from U(0, 1) for n rows of the batch (e.g. a penalty's mixing weights), from the global RNG as
+        before; under torchrun, this rank's share of the global batch's draws, as for `latent`."""
+        if self.ranks.world > 1:
+            return self.ranks.share(torch.rand(n * self.ranks.world, generator=self.noise[0])).to(device)
+        return torch.rand(n, device=device)
 
     def rng_state(self, k: int) -> dict[str, Any]:
         """The RNG state member k's checkpoint holds: its noise stream in the place of the global torch RNG's."""

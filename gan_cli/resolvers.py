@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from omegaconf import OmegaConf
 
@@ -35,7 +36,22 @@ def job_dir(task_overrides: Sequence[str], num: int) -> str:
     return name[:200] if len(name) <= 200 else f"{name[:190]}_job{num}"  # a name is at most 255 bytes
 
 
+# The start time every process of a torchrun run names its folder with (rank 0's); unset otherwise.
+_started: list[datetime] = []
+
+
+def set_start_time(when: datetime) -> None:
+    _started[:] = [when]
+
+
+def now(pattern: str) -> str:
+    """The time in `pattern` (strftime), as Hydra's ${now:...}; under torchrun, rank 0's start time on every rank."""
+    return (_started[0] if _started else datetime.now()).strftime(pattern)
+
+
 def register() -> None:
+    if not OmegaConf.has_resolver("gan.now"):
+        OmegaConf.register_new_resolver("gan.now", now, use_cache=True)  # cached as Hydra's: one run, one time
     if not OmegaConf.has_resolver("gan.job_dir"):
         OmegaConf.register_new_resolver("gan.job_dir", job_dir)
     if not OmegaConf.has_resolver("gan.run_dir"):

@@ -28,6 +28,7 @@ class RunCheckpoints:
     def save(self, step: int, periodic: bool = True) -> None:
         if not self.trainer.alive[self.member] or not self.trainer.weights_finite(self.member):
             return  # never replace a good checkpoint with broken weights, nor with a frozen member's
-        parts = self.trainer.state_dict(self.member) | {"config": self.resolved} | self.describe
-        self.folder.save(checkpoint.make(**parts), step, periodic)
-        self.wrote_one = True
+        parts = self.trainer.state_dict(self.member) | {"config": self.resolved} | self.describe  # every rank: it gathers their RNGs
+        if self.trainer.ranks.writes:
+            self.folder.save(checkpoint.make(**parts), step, periodic)
+            self.wrote_one = True

@@ -48,6 +48,11 @@ def show_population(members: list[dict[str, Any]], run_dir: Path) -> None:
     console.print(summary_table("gan train: population summary", rows))
 
 
+def command(processes: int) -> str:
+    """The command that trains a run on `processes` processes (torchrun's, for more than one)."""
+    return "gan train" if processes == 1 else f"torchrun --nproc_per_node={processes} -m gan_cli train"
+
+
 def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
     """The summary table, then what to do next when the run diverged or was stopped."""
     rows: dict[str, Any] = {"status": metrics["status"], "steps": f"{metrics['step']}/{metrics['steps']}", "time": f"{metrics['elapsed_s']:.1f} s ({metrics['steps_per_sec']:.0f} it/s, evaluations included)"}
@@ -64,11 +69,11 @@ def show(metrics: dict[str, Any], run_dir: Path, last: Path) -> None:
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written before it"
         console.print(
             f"[bold red]diverged:[/] the losses became NaN or infinite at step {metrics['diverged_at']}; {kept}. "
-            "Try lower learning rates (optim.g.lr, optim.d.lr), another seed, the nonsat loss, or divergence.retries=3 "
-            "to roll back and retry with lower rates automatically."
+            "Try lower learning rates (optim.g.lr, optim.d.lr), another seed, the nonsat loss"
+            + (", or divergence.retries=3 to roll back and retry with lower rates automatically." if metrics.get("processes", 1) == 1 else ".")
         )
     elif metrics["status"] == "interrupted":
         console.print(
             f"[bold yellow]stopped[/] at step {metrics['step']} of {metrics['steps']}; the checkpoint {last} holds it. "
-            f"Continue with: gan train resume={run_dir}"
+            f"Continue with: {command(metrics.get('processes', 1))} resume={run_dir}"
         )

@@ -19,13 +19,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.markup import escape
 
-from gan_cli import population, precision, resolvers, resume, summary, sweep
+from gan_cli import distributed, population, precision, resolvers, resume, summary, sweep
 from gan_cli.build import Experiment
 from gan_cli.compat import build_or_explain
 from gan_cli.divergence import train_with_retries
 from gan_cli.errors import DIVERGED, UserError, user_errors
 from gan_cli.interrupt import exit_status
-from gan_cli.log import RunLog, console, flatten, metric_numbers, write_json
+from gan_cli.log import RunLog, SilentLog, console, flatten, metric_numbers, write_json
 from gan_cli.loop import LoopOptions, LoopResult, Trainer
 from gan_cli.population import member_overrides
 from gan_cli.saving import RunCheckpoints
@@ -49,29 +49,34 @@ def train(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None,
     if cfg.dry_run:
         return dry_run(exp)
 
+    writes = exp.members.ranks.writes  # under torchrun, rank 0 alone writes the run folder
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(exp, loop_options(cfg))
     if state is not None:
         resume.continue_from(trainer, state, cfg)
-        resume.record_config(run_dir, cfg, overrides)
+        if writes:
+            resume.record_config(run_dir, cfg, overrides)
     runs = [MemberRun(trainer, k, run_dir, cfg, overrides) for k in range(exp.members.count)]
     ckpts = [RunCheckpoints(trainer, r.dir, r.resolved, choices, r.overrides, keep=cfg.keep_ckpts, member=k) for k, r in enumerate(runs)]
-    if state is not None and (aside := ckpts[0].folder.set_aside_after(trainer.step)):
+    if state is not None and writes and (aside := ckpts[0].folder.set_aside_after(trainer.step)):
         console.print(f"the checkpoints after step {trainer.step} belong to the history this run leaves; they were moved to {aside}")
 
     start_step = trainer.step
-    logs = [RunLog(r.dir, purge_step=start_step + 1 if state is not None else None) for r in runs]
+    logs = [RunLog(r.dir, purge_step=start_step + 1 if state is not None else None) if writes else SilentLog() for r in runs]
     announce(exp, cfg, choices, run_dir, f", continuing from step {start_step} ({start_from})" if state is not None else "")
     t0 = time.perf_counter()
     try:
         results, retries = train_with_retries(trainer, logs, ckpts, cfg)
         # At eval.n, so it goes to metrics.json and the final/* tags only; the eval/* curve keeps eval.n_during throughout.
         evaluations = finish(trainer, ckpts, results, cfg.eval.n)
+        if not writes:  # another rank of a torchrun run: rank 0 records it
+            return {"status": results[0].status, "signal": trainer.stop_signal}
         every = []
         for run, result, evaluation, log in zip(runs, results, evaluations, logs, strict=True):
             metrics = summary.record(result, time.perf_counter() - t0, result.step - start_step, evaluation, run.cfg, choices, run.overrides, exp.loss.d_meaning)
             metrics |= {"retries": retries, "resumed_from": str(start_from) if start_from else None, "signal": trainer.stop_signal}
             metrics["threads"] = torch.get_num_threads()  # steps_per_sec depends on it; a parallel sweep sets it per job
+            metrics["processes"] = exp.members.ranks.world  # torchrun's; each took batch_size / processes of every batch
             write_json(metrics, run.dir / "metrics.json")
             if result.status != "interrupted":
                 record_hparams(log, result, evaluation, choices, run.resolved)
@@ -110,6 +115,7 @@ def prepare(cfg: DictConfig) -> Experiment:
     precision.upgrade(cfg)  # amp=true/false, from older command lines and checkpoints
     check(cfg, TRAIN_RULES, extra=("reg",))  # +reg=[...] is the one addition the configs expect
     population.check(cfg)
+    distributed.check(cfg, distributed.current())
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     exp = build_or_explain(cfg)  # seeds the RNGs (each member's in turn) before it builds the networks
@@ -145,7 +151,8 @@ def finish(trainer: Trainer, ckpts: list[RunCheckpoints], results: list[LoopResu
     for member, result in zip(ckpts, results, strict=True):
         if result.status in ("completed", "interrupted"):
             member.save(result.step, periodic=False)
-    evaluations = trainer.evaluate(eval_n) if any(r.status == "completed" for r in results) else [{} for _ in results]
+    evaluated = trainer.ranks.writes and any(r.status == "completed" for r in results)  # under torchrun, rank 0 evaluates
+    evaluations = trainer.evaluate(eval_n) if evaluated else [{} for _ in results]
     return [e if r.status == "completed" else {} for e, r in zip(evaluations, results, strict=True)]
 
 
@@ -162,6 +169,8 @@ def main(cfg: DictConfig) -> float | None:
     """One run or one job of a sweep; returns the final value of cfg.objective (for Optuna's sweeper), if set."""
     hc = HydraConfig.get()
     with user_errors():
+        if hc.mode == RunMode.MULTIRUN and distributed.launched():
+            raise UserError("gan train -m under torchrun: a sweep's jobs are runs of their own. Run the sweep without torchrun, or each run under torchrun.")
         if hc.mode == RunMode.MULTIRUN and cfg.get("resume") not in (None, "auto"):
             raise UserError(
                 f"resume={cfg.resume} continues one run, not a sweep. For a sweep, give it a fixed folder and "

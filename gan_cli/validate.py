@@ -52,6 +52,7 @@ TRAIN_RULES: list[Rule] = [
     ("optim.g.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("optim.d.betas", _betas, "two numbers in [0, 1), e.g. [0.5,0.999]"),
     ("lr_decay", lambda v: v in ("none", "linear"), "none or linear"),
+    ("sync_bn", lambda v: isinstance(v, bool), "true or false"),
     ("threads", lambda v: v is None or _int(1, 1024)(v), "null (torch's default) or a whole number from 1 to 1024"),
     ("objective", lambda v: v is None or (isinstance(v, str) and v.startswith("eval.") and len(v) > 5), "null or a final metric, eval.NAME (e.g. eval.w1)"),
     ("log_every", _int(1), "a whole number >= 1"),

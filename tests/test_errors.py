@@ -53,7 +53,7 @@ CASES = [
     (["train", "reg=ema"], 1, ["reg is not set by default, so it is added with a +: gan train +reg=[ema]", "are: ema, feature_matching"]),
     (["eval", "ckpt=RUN", "data.root=Y"], 1, ["data.root is not an option of gan eval", "The closest option is data_root: data_root='Y'"]),
     (["sample", "ckpt=RUN", "colour=3"], 1, ["colour is not an option of gan sample", "The options are: ckpt, columns, device, label, n, out, rows, seed, traverse"]),
-    (["train", "foo=1"], 1, ["foo is not an option of gan train", "The options are: amp, batch_size,", "steps, threads"]),
+    (["train", "foo=1"], 1, ["foo is not an option of gan train", "The options are: amp, batch_size,", "steps, sync_bn, threads"]),
     (["train", "optim.g.lrr=1"], 1, ["optim.g.lrr is not an option of gan train", "The closest option is optim.g.lr: optim.g.lr=1"]),
     (["train", "data=ring2d", "cond.g=cbn"], 1, ["cond.g is not an option of the default cond, but of cond=acgan, concat, projection", "cond=acgan cond.g=cbn"]),
     (["train", "data.nope=3"], 1, ["The options under data are: mean, mean_tol, std, std_tol"]),
