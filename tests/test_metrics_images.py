@@ -109,6 +109,25 @@ def test_kid_is_reproducible_for_a_seed() -> None:
     assert kid(a, b, subsets=5, subset_size=100, seed=3) == kid(a, b, subsets=5, subset_size=100, seed=3)
 
 
+def _kid_by_the_formula(a: np.ndarray, b: np.ndarray, subsets: int, m: int, seed: int) -> float:
+    rng, d, values = np.random.default_rng(seed), a.shape[1], []
+    for _ in range(subsets):
+        x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
+        k_xx, k_yy, k_xy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+        values.append((k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1)) - 2 * k_xy.mean())
+    return float(np.mean(values))
+
+
+def test_kid_with_the_real_sides_sums_kept_reads_as_the_formula_for_every_fake_count() -> None:
+    rng = np.random.default_rng(0)
+    real, kept = rng.standard_normal((400, 8)), {}
+    for fake in (rng.standard_normal((300, 8)) + 0.2, rng.standard_normal((150, 8)), rng.standard_normal((300, 8))):
+        got, _ = kid(fake, real, subsets=4, subset_size=100, seed=1, b_sums=kept)
+        # Only rounding differs (products and sums in another order): 1e-9 of the value is far above it.
+        assert got == pytest.approx(_kid_by_the_formula(fake, real, 4, 100, 1), rel=1e-9, abs=1e-12)
+    assert len(kept) == 2  # one entry per fake count: the subsets drawn depend on it
+
+
 # Classifier score
 
 
