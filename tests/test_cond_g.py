@@ -139,6 +139,20 @@ def test_cond_on_mode_is_each_class_share_within_n_sigmas_of_its_own_mode() -> N
     assert off["cond_on_mode"][2] == 0.0 and off["cond_on_mode_min"] == 0.0 and off["cond_on_mode"][3] == real["cond_on_mode"][3]
 
 
+def test_cond_std_ratio_tells_the_data_from_a_tight_blob_on_the_mode() -> None:
+    from gan_cli.data.mixture import Ring
+
+    ring = Ring()
+    x, y = ring.sample_labelled(8000, torch.Generator().manual_seed(0))
+    real = ring.conditional_metrics(x, y)
+    # ~1000 draws a class: a std estimate is off by ~2% (1/sqrt(2n)); 0.92-1.08 is four of those either side.
+    assert all(0.92 < r < 1.08 for r in real["cond_std_ratio"]) and 0.92 < real["cond_std_ratio_mean"] < 1.08
+    x[y == 5] = ring.centers[5] + 0.25 * (x[y == 5] - ring.centers[5])  # class 5 a blob a quarter as wide, on its mode
+    tight = ring.conditional_metrics(x, y)
+    assert tight["cond_on_mode"][5] == 1.0  # the share on the mode cannot tell it ...
+    assert 0.2 < tight["cond_std_ratio"][5] < 0.3 and tight["cond_std_ratio"][4] == real["cond_std_ratio"][4]  # ... the spread does
+
+
 def test_resuming_with_another_g_side_is_refused(tmp_path: Path) -> None:
     from gan_cli.errors import UserError
 

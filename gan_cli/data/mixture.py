@@ -49,15 +49,21 @@ class Mixture(Data):
 
     def conditional_metrics(self, fake: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         """cond_accuracy: the share of G(z, y) nearest to mode y. cond_on_mode: for each class y, the share of G(z, y)
-        within n_sigmas stds of mode y itself (NaN for a class not asked for); cond_on_mode_min: the worst class's."""
+        within n_sigmas stds of mode y itself (NaN for a class not asked for); cond_on_mode_min: the worst class's.
+        cond_std_ratio: for each class, G(z, y)'s std against the data's (NaN under 2 samples); its mean over classes."""
         x, y = fake.detach().float().cpu().flatten(1), y.cpu()
         nearest = self.classify(x)  # (n,)
         on_mode = (x - self.centers[y]).norm(dim=1) <= self.n_sigmas * self.std  # (n,); a non-finite sample is off
         shares = [on_mode[y == c].float().mean().item() if (y == c).any() else math.nan for c in range(self.classes)]
+        # A tight blob beside mode y passes cond_on_mode as well as a G that draws the mode's own Gaussian; the spread
+        # tells them apart: G(z, y)'s std along each axis around its own mean, against the data's (1: the same spread).
+        spreads = [x[y == c].std(0).mean().item() / self.std if (y == c).sum() > 1 else math.nan for c in range(self.classes)]
         return {
             "cond_accuracy": (nearest == y).float().mean().item(),
             "cond_on_mode_min": min(s for s in shares if not math.isnan(s)),
             "cond_on_mode": shares,
+            "cond_std_ratio_mean": float(np.nanmean(spreads)),
+            "cond_std_ratio": spreads,
         }
 
     def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> BatchStream:
