@@ -16,7 +16,7 @@ import torch
 from gan_cli.data.base import BatchStream, Data, DProb, DrawStream, LabelledDrawStream
 from gan_cli.metrics.modes import mode_metrics
 from gan_cli.models.checks import fraction, nonnegative, whole
-from gan_cli.plots import density_figure, save_figure, scatter_figure
+from gan_cli.plots import density_figure, log_figure, save_figure, scatter_figure
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -89,7 +89,7 @@ class Mixture(Data):
         return scatter_figure(real.numpy(), values.numpy(), self.centers.numpy(), (lo, hi), title, shade)
 
     def log_samples(self, writer: SummaryWriter, step: int, fake: torch.Tensor, d_prob: DProb, labels: torch.Tensor | None = None) -> None:
-        writer.add_figure("samples", self._figure(fake, d_prob, f"step {step}", labels), step)  # closes the figure
+        log_figure(writer, "samples", self._figure(fake, d_prob, f"step {step}", labels), step)
 
     def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import torch
 from gan_cli.data.base import Data, DrawStream, DProb
 from gan_cli.errors import UserError
 from gan_cli.metrics.one_d import one_d_metrics
-from gan_cli.plots import density_figure, save_figure
+from gan_cli.plots import density_figure, log_figure, save_figure
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -86,7 +86,7 @@ class OneDimensional(Data):
             d=d_prob(xs[:, None]).flatten().cpu().numpy(),
             title=f"step {step}",
         )
-        writer.add_figure("density", fig, step)  # closes the figure
+        log_figure(writer, "density", fig, step)
 
     def save_samples(self, fake: torch.Tensor, out: Path, labels: torch.Tensor | None = None) -> list[Path]:
         values = fake.detach().flatten().double().cpu().numpy()
