@@ -27,6 +27,8 @@ BLACK, GREY, GREEN, BLUE = (0, 0, 0), (153, 153, 153), (44, 160, 44), (0, 0, 255
 
 def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About n round values (steps of 1, 2, 2.5 or 5 times a power of ten) within [lo, hi]."""
+    if not hi > lo:
+        return [lo]
     raw = (hi - lo) / n
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
@@ -35,8 +37,11 @@ def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def tick_label(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if round(step / 10 ** math.floor(math.log10(step)), 6) == 2.5 else 0)
-    return f"{value:.{decimals}f}".replace("-0.00", "0.00") if value else "0"
+    """The value with as many decimals as the step between ticks needs (two for steps of 0.25)."""
+    decimals = 0
+    while decimals < 12 and abs(round(step, decimals) - step) > 1e-9 * step:
+        decimals += 1
+    return f"{0.0 if abs(value) < 1e-9 * step else value:.{decimals}f}"
 
 
 def polyline(draw: ImageDraw.ImageDraw, points: np.ndarray, color: Color, width: float, dash: tuple[float, float] | None = None) -> None:
@@ -80,18 +85,23 @@ class Axes:
         self.fig.draw.polygon([tuple(p) for p in self.px(x, y)], fill=color + (round(255 * alpha),))
 
     def scatter(self, x: np.ndarray, y: np.ndarray, colors: np.ndarray | Color, alpha: float, radius: float = 1.0) -> None:
-        """Points; colors one (r, g, b) or (n, 3) uint8, one a point."""
-        r = radius * SCALE
+        """Points inside the limits; colors one (r, g, b) or (n, 3) uint8, one a point."""
+        r, a = radius * SCALE, round(255 * alpha)
         each = np.broadcast_to(np.asarray(colors, dtype=np.uint8), (len(x), 3))
-        a = round(255 * alpha)
-        for (u, v), c in zip(self.px(x, y), each):
+        shown = self.inside(x, y)
+        for (u, v), c in zip(self.px(x, y)[shown], each[shown]):
             self.fig.draw.ellipse((u - r, v - r, u + r, v + r), fill=(int(c[0]), int(c[1]), int(c[2]), a))
 
     def crosses(self, x: np.ndarray, y: np.ndarray, color: Color, size: float = 4) -> None:
         s, w = size * SCALE, SCALE
-        for u, v in self.px(x, y):
+        for u, v in self.px(x, y)[self.inside(x, y)]:
             self.fig.draw.line((u - s, v - s, u + s, v + s), fill=color, width=w)
             self.fig.draw.line((u - s, v + s, u + s, v - s), fill=color, width=w)
+
+    def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which points lie within the limits (a wandering G's points are not drawn over the margins)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        return (x >= self.xlim[0]) & (x <= self.xlim[1]) & (y >= self.ylim[0]) & (y <= self.ylim[1])
 
 
 class Figure:
