@@ -151,20 +151,23 @@ def round_flops(overrides: list[str]) -> tuple[float, int, torch.device]:
     return float(counter.get_total_flops()), cfg.batch_size, device
 
 
-def seconds(command: list[str], repeats: int) -> float:
-    """Median wall time of a whole process."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def seconds(command: list[str]) -> float:
+    """Wall time of a whole process."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+STARTUP_RUNS = 7  # at least: a run takes seconds, and one slow start on a shared machine must not move the median
 
 
 def startup(bench: Bench, repeats: int) -> tuple[float, float]:
-    """(`gan train steps=1`, `python -c "import torch"`): whole processes, median wall seconds."""
-    gan = seconds([sys.executable, "-m", "gan_cli", "train", "steps=1", f"hydra.run.dir={bench.work / 'startup'}"], repeats)
-    return gan, seconds([sys.executable, "-c", "import torch"], repeats)
+    """(`gan train steps=1`, `python -c "import torch"`): whole processes taking turns (so a machine that slows down
+    slows both), median wall seconds of each."""
+    gan_command = [sys.executable, "-m", "gan_cli", "train", "steps=1", f"hydra.run.dir={bench.work / 'startup'}"]
+    runs = 1 if bench.quick else max(repeats, STARTUP_RUNS)
+    pairs = [(seconds(gan_command), seconds([sys.executable, "-c", "import torch"])) for _ in range(runs)]
+    return statistics.median(g for g, _ in pairs), statistics.median(t for _, t in pairs)
 
 
 def main() -> None:
