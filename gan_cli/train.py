@@ -141,7 +141,8 @@ def loop_options(cfg: DictConfig) -> LoopOptions:
 
 
 def announce(exp: Experiment, cfg: DictConfig, choices: dict[str, str], run_dir: Path, went_on: str) -> None:
-    what = " ".join(f"{k}={choices[k]}" for k in ("data", "model", "loss", "device") if k in choices)
+    shown = ("experiment", "data", "model", "loss", "cond", "device")  # a recipe and a conditioning only when chosen
+    what = " ".join(f"{k}={choices[k]}" for k in shown if choices.get(k) not in (None, "none"))
     console.print(f"[bold]gan train[/] {what} on {exp.device.type}, seed {cfg.seed}, {cfg.steps} steps{escape(went_on)} -> {escape(str(run_dir))}")
 
 

@@ -167,3 +167,9 @@ def test_gan_eval_and_gan_report_show_the_conditional_accuracy(ring_run: Path, t
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["eval"]["cond_accuracy"] >= 0.8
     gan("report", str(ring_run))
     assert "cond_accuracy" in (ring_run / "report.md").read_text() and "cond_on_mode_min" in (ring_run / "report.md").read_text()
+
+
+def test_the_start_line_names_the_conditioning(tmp_path: Path) -> None:
+    done = gan("train", "data=ring2d", "cond=concat", *QUICK, f"hydra.run.dir={tmp_path}")
+    start = next(line for line in done.stdout.splitlines() if line.startswith("gan train"))
+    assert "data=ring2d model=mlp loss=nonsat cond=concat" in start  # a conditional run says so; cond=none is left out
