@@ -164,7 +164,7 @@ class Figure:
         left, top, right, _ = self.box
         x0 = left + pad if corner == "upper left" else right - pad - width
         y0 = top + pad
-        self.draw.rectangle((x0, y0, x0 + width, y0 + pad + row * len(entries)), fill=(255, 255, 255, 210), outline=(204, 204, 204), width=SCALE)
+        self.draw.rectangle((x0, y0, x0 + width, y0 + pad + row * len(entries)), fill=(255, 255, 255), outline=(204, 204, 204), width=SCALE)
         for i, (label, color, kind) in enumerate(entries):
             u, v = x0 + pad, y0 + pad + row * i + row / 2
             if kind == "patch":
