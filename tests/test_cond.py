@@ -76,6 +76,23 @@ def test_labels_flow_from_the_data_to_the_loss(method: str) -> None:
             assert not torch.allclose(exp.D(d.real, d.y_real), exp.D(d.real, other))
 
 
+def test_acgan_reads_each_batch_s_features_once() -> None:
+    cfg, _ = compose_config("train", ["data=ring2d", "cond=acgan", "batch_size=16", "device=cpu"])
+    exp = build(cfg)
+    trainer = Trainer(exp, loop_options(cfg))
+    inner, calls = exp.D.D, []  # the unconditional D inside AC-GAN's
+    features = inner.features
+    inner.features = lambda x: calls.append(x) or features(x)
+    trainer.d_step()
+    assert len(calls) == 2  # the real and the fake batch: the class head reads the features the logit was computed from
+    trainer.g_step()
+    assert len(calls) == 3  # the fake batch (nonsat needs no real logits in G's step)
+    x = torch.randn(16, 2)
+    exp.D(x)
+    assert len(calls) == 4 and torch.equal(exp.D.class_logits(x), exp.D.class_logits(x.clone()))  # a new batch: afresh
+    assert len(calls) == 5
+
+
 @pytest.fixture(scope="module")
 def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("cond_ring")
