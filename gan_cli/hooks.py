@@ -6,6 +6,7 @@ Once: use_loss (tricks only), wrap_d, then attach. Each round: on_round -> d_ste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,24 @@ class HeadOnD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class JudgedFeatures:
+    """D's features of the last `size` batches it judged, by the batch tensor itself: a second head on D's features
+    (InfoGAN's Q, AC-GAN's classifier) reads the batch the loop has just judged without running D's body again, as
+    one forward pass with two heads does; any other batch is computed afresh."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def remember(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        self.seen = [(x, f), *self.seen[: self.size - 1]]
+        return f
+
+    def of(self, x: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        f = next((f for seen, f in self.seen if seen is x), None)
+        return compute(x) if f is None else f
 
 
 def features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 
 from gan_cli.data.base import Data
 from gan_cli.errors import UserError
-from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, feature_dim
+from gan_cli.hooks import DStep, GStep, HeadOnD, Hooks, JudgedFeatures, feature_dim
 from gan_cli.latent import MAX_CONTINUOUS, Latent
 from gan_cli.metrics.codes import correlations, matching_error
 from gan_cli.models.checks import nonnegative, whole
@@ -30,7 +30,7 @@ class WithQ(HeadOnD):
 
     def __init__(self, D: nn.Module, feature_dim: int, categories: int, hidden: int, continuous: int = 0) -> None:
         super().__init__(D)
-        self._seen: tuple[torch.Tensor, torch.Tensor] | None = None  # the last batch D judged and its features
+        self.judged = JudgedFeatures(1)  # the fake batch the loop has just judged
         self.categories, self.continuous = categories, continuous
         body = [
             nn.Linear(feature_dim, hidden),  # (B, hidden)
@@ -46,15 +46,13 @@ class WithQ(HeadOnD):
         return self.D.head(f)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
-        self._seen = (x, f)
-        return self.head(f)
+        return self.head(self.judged.remember(x, self.features(x)))
 
     def read(self, x: torch.Tensor) -> torch.Tensor:
         """(B, categories + 2K): the categorical code's logits, then each continuous code's mean and log std."""
         # The loop has just judged this very batch (the fake one), so its features are reused: recomputing them
         # cost a quarter of the DCGAN's step. Any other batch is computed afresh.
-        f = self._seen[1] if self._seen is not None and self._seen[0] is x else self.features(x)
+        f = self.judged.of(x, self.features)
         # Q runs in float32 outside autocast, and under amp the reused features are in autocast's bfloat16 or float16.
         f = f.flatten(1).float()
         if not self.continuous:
