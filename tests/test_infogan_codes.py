@@ -58,13 +58,15 @@ def test_correlations_are_pearsons_per_code() -> None:
     assert correlations(given[:, :1], noise)[0] == pytest.approx(float(np.corrcoef(given[:, 0], noise[:, 0])[0, 1]))
 
 
-@pytest.mark.parametrize(("weight", "read_back"), [(0.1, True), (0.0, False)])
+# At the paper's weight 0.1 one of the two codes is still unused after 300 steps on 3 of seeds 0-9 on one thread
+# (0.06 to 0.36; on two threads seed 0 reads 0.98), so the toy uses weight 1: the term, not the seed, decides.
+@pytest.mark.parametrize(("weight", "read_back"), [(1.0, True), (0.0, False)])
 def test_q_reads_the_continuous_codes_back_on_a_toy(weight: float, read_back: bool, tmp_path: Path) -> None:
     metrics = run_train([*RING, "latent.categories=0", f"reg.infogan.continuous_weight={weight}"], tmp_path)["eval"]
     r = [metrics["code_correlation_c1"], metrics["code_correlation_c2"]]
-    if read_back:  # measured at 300 steps, seed 0: 0.984 and 0.994; chance is 0 (2,000 samples: sd 0.02)
-        assert min(r) > 0.8, r
-    else:  # without the term neither Q nor G learns the code: measured -0.014 and -0.023
+    if read_back:  # 300 steps, seeds 0-9 on one and on two threads: all 40 read 0.996 to 0.998; chance is 0
+        assert min(r) > 0.9, r
+    else:  # without the term neither Q nor G learns the code: seeds 0-9 on one thread read |r| <= 0.16
         assert max(abs(v) for v in r) < 0.3, r
 
 
