@@ -4,17 +4,24 @@ and scored by `gan eval` (the categorical code's matching error, each continuous
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from gan_cli import checkpoint
+from gan_cli.errors import UserError
 from gan_cli.latent import Latent
 from gan_cli.metrics.codes import correlations, matching_error
+from gan_cli.models.mlp import Discriminator
+from gan_cli.population import Members
+from gan_cli.regs.infogan import InfoGAN
 from gan_cli.sample import load_generator
 from tests.commands import run_cli
 from tests.conftest import QUICK, run_train
@@ -68,6 +75,30 @@ def test_q_reads_the_continuous_codes_back_on_a_toy(weight: float, read_back: bo
         assert min(r) > 0.9, r
     else:  # without the term neither Q nor G learns the code: seeds 0-9 on one thread read |r| <= 0.16
         assert max(abs(v) for v in r) < 0.3, r
+
+
+@pytest.mark.parametrize("std", [None, 0.5])
+def test_a_fixed_std_replaces_the_one_q_reads(std: float | None) -> None:
+    torch.manual_seed(0)
+    info = InfoGAN(categories=0, continuous=2, noise_dim=3, continuous_std=std)
+    D = info.wrap_d(Discriminator((2,), [8], 0.0, nn.Tanh, "none"), (2,))
+    z, fake = torch.rand(16, 5) * 2 - 1, torch.randn(16, 2)
+    step = SimpleNamespace(D=D, fake=fake, z=z, members=Members([0]))
+    before = info.d_extra(step)
+    with torch.no_grad():
+        D.q_continuous.bias[2:] += 0.5  # Q reads wider Gaussians: a learnt std changes the loss, a fixed one does not
+    after = info.d_extra(step)
+    if std is None:
+        assert not torch.allclose(before, after)
+    else:
+        mean = D.read(fake)[:, :2]
+        nll = 0.5 * ((z[:, 3:] - mean) / std).square() + math.log(std)
+        assert torch.allclose(before, after) and torch.allclose(after, 0.1 * nll.sum(1).mean())  # 0.1: the default weight
+
+
+def test_a_fixed_std_of_zero_is_refused() -> None:
+    with pytest.raises(UserError, match="continuous_std=0 is not allowed"):
+        InfoGAN(categories=0, continuous=2, noise_dim=3, continuous_std=0)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,13 @@ which has to cross between digits somewhere and there draws blends of two.
 Continuous codes (latent.continuous=K, each U(-1, 1)) are read back by a second head of Q that gives a Gaussian
 for each: its mean and log standard deviation. Their term is the Gaussian's negative log-likelihood of the code
 G was given (the paper's factored Gaussian Q(c | x)), with its own weight: the paper's "smaller lambda" for
-continuous codes, whose differential entropy is on another scale than a categorical code's."""
+continuous codes, whose differential entropy is on another scale than a categorical code's. With
+continuous_std set, Q's standard deviation is that number instead of learnt, as in the authors' code (std 1):
+a learnt one shrinks to Q's error, and its 1/sigma^2 then multiplies the continuous codes' pull on G."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -75,6 +79,7 @@ class InfoGAN(Hooks):
         continuous: int = 0,
         continuous_weight: float = 0.1,
         noise_dim: int | None = None,
+        continuous_std: float | None = None,
     ) -> None:
         # A trick on the list is never silently off: without a code there is nothing for Q to read back.
         bad_type = not isinstance(categories, int) or isinstance(categories, bool)
@@ -91,6 +96,7 @@ class InfoGAN(Hooks):
         self.noise_dim = noise_dim
         self.weight = nonnegative("reg.infogan.weight", weight)  # lambda; the paper's 1 for a categorical code
         self.continuous_weight = nonnegative("reg.infogan.continuous_weight", continuous_weight)
+        self.continuous_std = None if continuous_std is None else _fixed_std(continuous_std)
         self.hidden = whole("reg.infogan.hidden", hidden, 1, 65536)
 
     def wrap_d(self, D: nn.Module, sample_shape: tuple[int, ...]) -> nn.Module:
@@ -110,6 +116,8 @@ class InfoGAN(Hooks):
         loss = self.weight * s.members.mean(nn.functional.cross_entropy(read[:, :c], s.z[:, -c:].argmax(1), reduction="none")) if c else 0.0
         if self.continuous:
             mean, log_std = read[:, c : c + self.continuous], read[:, c + self.continuous :].clamp(*LOG_STD_RANGE)
+            if self.continuous_std is not None:  # Q's log-std head is left unused, so checkpoints keep one layout
+                log_std = torch.full_like(mean, math.log(self.continuous_std))
             nll = (0.5 * ((self._codes(s.z) - mean) * torch.exp(-log_std)).square() + log_std).sum(1)  # (B,)
             loss = loss + self.continuous_weight * s.members.mean(nll)
         assert isinstance(loss, torch.Tensor)
@@ -134,6 +142,13 @@ class InfoGAN(Hooks):
             for k, r in enumerate(correlations(self._codes(z).cpu(), means.cpu()), 1):
                 metrics[f"code_correlation_c{k}"] = r
         return metrics
+
+
+def _fixed_std(value: float) -> float:
+    std = nonnegative("reg.infogan.continuous_std", value)
+    if std == 0:
+        raise UserError("reg.infogan.continuous_std=0 is not allowed: give a standard deviation > 0 (the authors' code: 1), or null for one Q learns.")
+    return std
 
 
 def _q_of(D: nn.Module) -> WithQ:
