@@ -6,6 +6,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 import torch
 
 from gan_cli.build import arch_of, build, build_models, make
@@ -141,6 +142,14 @@ def test_experiment_presets_set_the_recipe_and_the_command_line_wins(mnist_root:
     cfg, _ = compose_config("train", ["experiment=mnist_infogan", "latent.categories=0", *mnist])
     with pytest.raises(UserError, match=r"needs a categorical code of at least 2 values"):
         build(cfg)  # a trick on the list is never silently off
+
+
+def test_the_infogan_codes_preset_is_the_command_its_results_were_measured_with() -> None:
+    measured = ["experiment=mnist_infogan", "latent.continuous=2", "latent.dim=62", "batch_size=128", "steps=5000", "optim.g.lr=1e-3"]
+    measured += ["reg.infogan.continuous_std=1", "reg.infogan.continuous_weight=1", "eval.every=250", "ckpt_every=250"]  # docs/results.md
+    preset, _ = compose_config("train", ["experiment=mnist_infogan_codes"])
+    command, _ = compose_config("train", measured)
+    assert OmegaConf.to_container(preset, resolve=True) == OmegaConf.to_container(command, resolve=True)
 
 
 def test_impossible_combination_stops_before_training_and_lists_what_works() -> None:
